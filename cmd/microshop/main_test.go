@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary stand in for the microshop binary: when `run`
+// starts its services as child processes it executes os.Executable(), which
+// under `go test` is this binary, with MICROSHOP_CHILD=1 set.
+func TestMain(m *testing.M) {
+	if os.Getenv("MICROSHOP_CHILD") == "1" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "microshop:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// system is a microshop started through run for one test.
+type system struct {
+	URL     string // the gateway
+	DataDir string
+	logs    *lockedBuffer
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startSystem calls run with the given extra arguments on a free port and a
+// fresh data directory, waits until it says it is ready, and stops it (and
+// checks that it stopped cleanly) when the test ends.
+func startSystem(t *testing.T, extra ...string) *system {
+	t.Helper()
+	s := &system{DataDir: t.TempDir(), logs: &lockedBuffer{}}
+	args := append([]string{"run", "--addr", "127.0.0.1:0", "--data-dir", s.DataDir, "--log-level", "warn"}, extra...)
+	env := map[string]string{}
+	getenv := func(k string) string { return env[k] }
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	errc := make(chan error, 1)
+	go func() {
+		errc <- run(ctx, args, getenv, pw, s.logs)
+		pw.Close()
+	}()
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			line := sc.Text()
+			if i := strings.Index(line, "ready at "); i >= 0 {
+				ready <- strings.Fields(line[i+len("ready at "):])[0]
+			}
+		}
+	}()
+	select {
+	case s.URL = <-ready:
+	case err := <-errc:
+		t.Fatalf("run exited before it was ready: %v\n%s", err, s.logs)
+	case <-time.After(90 * time.Second):
+		cancel()
+		t.Fatalf("system not ready after 90s\n%s", s.logs)
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-errc:
+			if err != nil {
+				t.Errorf("run returned %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("run did not stop within 30s of cancellation")
+		}
+		if t.Failed() {
+			t.Logf("system logs:\n%s", s.logs)
+		}
+	})
+	return s
+}
+
+// response is a decoded answer.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r response) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.Body, err)
+	}
+}
+
+var httpClient = &http.Client{Timeout: 30 * time.Second}
+
+// call sends a request with an optional JSON body and extra headers (pairs).
+func call(t *testing.T, method, url string, body any, headers ...string) response {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// expect checks a status code and returns the response.
+func expect(t *testing.T, want int, r response) response {
+	t.Helper()
+	if r.Status != want {
+		t.Fatalf("status = %d, want %d; body: %s", r.Status, want, r.Body)
+	}
+	return r
+}
+
+// eventually polls cond until it returns true or the timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for start := time.Now(); time.Since(start) < timeout; time.Sleep(100 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("%s: not true after %v", what, timeout)
+}
+
+// startChild starts one service as a separate process of this test binary and
+// waits until it is healthy. It is stopped when the test ends.
+func startChild(t *testing.T, logs io.Writer, args ...string) *exec.Cmd {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), "MICROSHOP_CHILD=1")
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	})
+	return cmd
+}
+
+func waitHealthy(t *testing.T, url string) {
+	t.Helper()
+	eventually(t, 60*time.Second, url+" healthy", func() bool {
+		resp, err := http.Get(url + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

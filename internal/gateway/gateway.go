@@ -1,0 +1,204 @@
+// Package gateway is microshop's public edge. It is the only entry from outside:
+// it routes /api/v1/{users,products,orders}... to the services, never exposes
+// their internal endpoints, stamps every request with an id, bounds request
+// bodies, serves the public OpenAPI document and reports readiness.
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/microshop/microshop/internal/platform/deadline"
+	"github.com/microshop/microshop/internal/platform/problem"
+	"github.com/microshop/microshop/internal/platform/requestid"
+	"github.com/microshop/microshop/internal/platform/server"
+	"github.com/microshop/microshop/internal/platform/upstream"
+)
+
+// MaxBodyBytes bounds the body of any request through the gateway.
+const MaxBodyBytes = 64 << 10
+
+// Upstream is one service behind the gateway: the handler requests are sent to
+// (a reverse proxy, or the service's own handler in the monolith) and a probe
+// that reports its readiness.
+type Upstream struct {
+	Name    string
+	Prefix  string // public path prefix, for example /api/v1/users
+	Handler http.Handler
+	Ready   func(ctx context.Context) (report any, ok bool)
+}
+
+// Handler returns the gateway's handler. spec is the public OpenAPI document.
+func Handler(ups []Upstream, spec []byte, log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	for _, u := range ups {
+		h := limitBody(u.Handler)
+		mux.Handle(u.Prefix, h)
+		mux.Handle(u.Prefix+"/", h)
+	}
+	mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/openapi+json")
+		w.Write(spec)
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		report, ok := readiness(r.Context(), ups)
+		code := http.StatusOK
+		if !ok {
+			code = http.StatusServiceUnavailable
+		}
+		writeJSON(w, code, report)
+	})
+	mux.HandleFunc("GET /problems/{code}", describeProblem)
+	mux.HandleFunc("/", server.NotFound)
+	return securityHeaders(server.Middleware(log, mux))
+}
+
+// readiness probes every upstream concurrently.
+func readiness(ctx context.Context, ups []Upstream) (map[string]any, bool) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	services := map[string]any{}
+	ok := true
+	for _, u := range ups {
+		wg.Go(func() {
+			report, ready := u.Ready(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			services[u.Name] = report
+			ok = ok && ready
+		})
+	}
+	wg.Wait()
+	return map[string]any{"status": map[bool]string{true: "ok", false: "unavailable"}[ok], "services": services}, ok
+}
+
+// limitBody rejects bodies larger than MaxBodyBytes with 413: at once when the
+// declared length is too big, or when reading passes the limit.
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > MaxBodyBytes {
+			problem.Write(w, r, tooLarge())
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func tooLarge() *problem.Problem {
+	return problem.New(http.StatusRequestEntityTooLarge, "too-large",
+		"request body exceeds "+strconv.Itoa(MaxBodyBytes)+" bytes")
+}
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Proxy returns a reverse proxy to the service at baseURL. It forwards the
+// request id and the remaining deadline, and turns transport failures into
+// problems: 503 when the service cannot be reached, 504 when it is too slow,
+// 413 when the body was too large.
+func Proxy(name, baseURL string, log *slog.Logger) (http.Handler, error) {
+	target, err := url.Parse(baseURL)
+	if err != nil || target.Host == "" {
+		return nil, errors.New("gateway: invalid URL for " + name)
+	}
+	transport := upstream.DefaultTransport()
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.SetXForwarded()
+			ctx := pr.In.Context()
+			pr.Out.Header.Set(requestid.Header, requestid.From(ctx))
+			deadline.Set(ctx, pr.Out.Header)
+		},
+		Transport:     transport,
+		FlushInterval: -1, // stream Server-Sent Events as they come
+		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			var p *problem.Problem
+			var mbe *http.MaxBytesError
+			switch {
+			case errors.As(err, &mbe):
+				p = tooLarge()
+			case errors.Is(err, context.DeadlineExceeded):
+				p = problem.New(http.StatusGatewayTimeout, "upstream-timeout", name+" did not answer in time")
+			case errors.Is(err, context.Canceled):
+				return // the client went away
+			default:
+				p = problem.New(http.StatusServiceUnavailable, "upstream-unavailable", name+" is unavailable")
+				w.Header().Set("Retry-After", "1")
+			}
+			log.WarnContext(r.Context(), "proxy error", "upstream", name, "err", err)
+			p.RequestID = requestid.From(r.Context())
+			problem.Write(w, r, p)
+		},
+	}, nil
+}
+
+// ProbeURL returns a readiness probe that asks the service at baseURL for /readyz.
+func ProbeURL(baseURL string) func(ctx context.Context) (any, bool) {
+	client := &http.Client{Transport: upstream.DefaultTransport()}
+	return func(ctx context.Context) (any, bool) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/readyz", nil)
+		if err != nil {
+			return map[string]string{"status": "unavailable"}, false
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return map[string]string{"status": "unreachable"}, false
+		}
+		defer resp.Body.Close()
+		var report map[string]any
+		if err := json.NewDecoder(http.MaxBytesReader(nil, resp.Body, 1<<16)).Decode(&report); err != nil {
+			return map[string]string{"status": "invalid readiness report"}, false
+		}
+		return report, resp.StatusCode == http.StatusOK
+	}
+}
+
+// OpenAPI builds the public OpenAPI 3.1 document from the services' own
+// operation registrations, so the document cannot drift from the code.
+func OpenAPI(describe ...func(huma.API)) ([]byte, error) {
+	cfg := server.Config("microshop")
+	cfg.Info.Description = "The public API of microshop, served through the gateway. Errors are RFC 9457 problem details."
+	api := huma.NewAPI(cfg, nopAdapter{})
+	for _, d := range describe {
+		d(api)
+	}
+	return json.Marshal(api.OpenAPI())
+}
+
+// nopAdapter lets huma collect operations without serving them.
+type nopAdapter struct{}
+
+func (nopAdapter) Handle(*huma.Operation, func(huma.Context)) {}
+func (nopAdapter) ServeHTTP(http.ResponseWriter, *http.Request) {}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

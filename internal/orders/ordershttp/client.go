@@ -1,0 +1,61 @@
+package ordershttp
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+
+	"github.com/microshop/microshop/internal/orders"
+	"github.com/microshop/microshop/internal/platform/fault"
+	"github.com/microshop/microshop/internal/platform/upstream"
+)
+
+// Client calls the orders service over HTTP.
+type Client struct{ up *upstream.Client }
+
+// NewClient returns a client that calls the orders service through up.
+func NewClient(up *upstream.Client) *Client { return &Client{up: up} }
+
+// Order returns the order with id, with its user and products. Unknown ids are
+// a fault.NotFound error; an unreachable service is a fault.Unavailable or
+// fault.Timeout error.
+func (c *Client) Order(ctx context.Context, id string) (orders.EnrichedOrder, error) {
+	if !orders.ValidID(id) {
+		return orders.EnrichedOrder{}, fault.New(fault.NotFound, "order not found")
+	}
+	var o orders.EnrichedOrder
+	if err := c.up.Get(ctx, "/api/v1/orders/"+url.PathEscape(id), &o); err != nil {
+		return orders.EnrichedOrder{}, err
+	}
+	if o.ID != id { // never trust a peer's answer blindly
+		return orders.EnrichedOrder{}, fault.New(fault.BadGateway, "orders sent a different order than asked for")
+	}
+	return o, nil
+}
+
+// Place places an order and returns it, confirmed or rejected for lack of stock;
+// a repeated request with the same idempotency key returns the first one's
+// order. Errors are those of orders.Service.Place, or a fault.Unavailable or
+// fault.Timeout error when the service cannot answer. Only a request with an
+// idempotency key is retried: without one a retry could place a second order.
+func (c *Client) Place(ctx context.Context, req orders.PlaceRequest) (orders.Order, error) {
+	body := struct {
+		UserID string               `json:"user_id"`
+		Lines  []orders.LineRequest `json:"lines"`
+	}{req.UserID, req.Lines}
+	var h http.Header
+	if req.IdempotencyKey != "" {
+		h = http.Header{"Idempotency-Key": {req.IdempotencyKey}}
+	}
+	var o orders.Order
+	if err := c.up.DoWithHeader(ctx, http.MethodPost, "/api/v1/orders", h, body, &o, h != nil); err != nil {
+		return orders.Order{}, err
+	}
+	if o.UserID != req.UserID || len(o.Lines) != len(req.Lines) {
+		return orders.Order{}, fault.New(fault.BadGateway, "orders sent an order that does not match the request")
+	}
+	return o, nil
+}
+
+// State reports the client's circuit breaker.
+func (c *Client) State() map[string]any { return c.up.State() }

@@ -1,0 +1,100 @@
+package ordershttp
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/microshop/microshop/internal/orders"
+	"github.com/microshop/microshop/internal/platform/page"
+	"github.com/microshop/microshop/internal/platform/server"
+)
+
+// Handler returns the orders service's HTTP handler: the API, /healthz and
+// /readyz (with info's extra state, such as the peers' circuit breakers), wrapped
+// in the standard middleware.
+func Handler(svc *orders.Service, checks []server.Check, info func(ctx context.Context) map[string]any, log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	routes(server.NewAPI(mux, "orders", log), &handlers{svc: svc})
+	server.Health(mux, checks, info)
+	mux.HandleFunc("/", server.NotFound)
+	return server.Middleware(log, mux)
+}
+
+// Describe registers the orders operations on api, for the OpenAPI document.
+func Describe(api huma.API) { routes(api, &handlers{}) }
+
+type handlers struct{ svc *orders.Service }
+
+type placeBody struct {
+	UserID string     `json:"user_id" maxLength:"64" doc:"The customer's user id."`
+	Lines  []lineBody `json:"lines" minItems:"1" maxItems:"20" doc:"One line per product."`
+}
+
+type lineBody struct {
+	ProductID string `json:"product_id" maxLength:"64"`
+	Quantity  int    `json:"quantity" minimum:"1" maximum:"100"`
+}
+
+type placeInput struct {
+	IdempotencyKey string `header:"Idempotency-Key" maxLength:"128" doc:"Makes retries safe: a repeated request with the same key returns the first one's order."`
+	Body           placeBody
+}
+
+type placeOutput struct {
+	Status   int
+	Location string `header:"Location"`
+	Body     orders.Order
+}
+
+func (h *handlers) place(ctx context.Context, in *placeInput) (*placeOutput, error) {
+	req := orders.PlaceRequest{UserID: in.Body.UserID, IdempotencyKey: in.IdempotencyKey,
+		Lines: make([]orders.LineRequest, len(in.Body.Lines))}
+	for i, l := range in.Body.Lines {
+		req.Lines[i] = orders.LineRequest{ProductID: l.ProductID, Quantity: l.Quantity}
+	}
+	o, replayed, err := h.svc.Place(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if replayed {
+		return &placeOutput{Status: http.StatusOK, Body: o}, nil
+	}
+	return &placeOutput{Status: http.StatusCreated, Location: "/api/v1/orders/" + o.ID, Body: o}, nil
+}
+
+type getInput struct {
+	ID string `path:"id" maxLength:"64" doc:"Order id."`
+}
+
+type getOutput struct {
+	Body orders.EnrichedOrder
+}
+
+func (h *handlers) get(ctx context.Context, in *getInput) (*getOutput, error) {
+	o, err := h.svc.Enriched(ctx, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &getOutput{Body: o}, nil
+}
+
+type listInput struct {
+	UserID string `query:"user_id" required:"true" maxLength:"64" doc:"Whose orders to list."`
+	Cursor string `query:"cursor" maxLength:"300" doc:"Cursor from the previous page."`
+	Limit  int    `query:"limit" minimum:"1" maximum:"100" default:"20"`
+}
+
+type listOutput struct {
+	Body page.Page[orders.Order]
+}
+
+func (h *handlers) list(ctx context.Context, in *listInput) (*listOutput, error) {
+	p, err := h.svc.ListByUser(ctx, in.UserID, in.Cursor, in.Limit)
+	if err != nil {
+		return nil, err
+	}
+	return &listOutput{Body: p}, nil
+}

@@ -1,0 +1,200 @@
+// Package supervisor runs microshop's services as separate OS processes on one
+// machine: it starts each one, prefixes its output lines with its name, restarts
+// it when it dies, and stops them all when its context ends.
+package supervisor
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Process describes one child process.
+type Process struct {
+	Name      string
+	Args      []string // arguments after the executable
+	Addr      string   // host:port it serves on, for the state file
+	HealthURL string   // polled until it answers 200
+}
+
+// Supervisor starts and watches processes.
+type Supervisor struct {
+	Executable   string        // the binary to run (normally os.Executable())
+	Env          []string      // the children's environment
+	Output       io.Writer     // where prefixed output lines go
+	Log          *slog.Logger  // supervisor events
+	RestartDelay time.Duration // wait before restarting a dead child (default 1s)
+	StateFile    string        // if set, rewritten with each child's pid and address
+
+	mu    sync.Mutex
+	out   sync.Mutex
+	state map[string]State
+}
+
+// State is what the state file records for one child.
+type State struct {
+	PID      int    `json:"pid"`
+	Addr     string `json:"addr"`
+	Restarts int    `json:"restarts"`
+}
+
+// Run starts every process, waits until each answers its health URL, calls
+// ready, and then keeps them running, restarting any that exits, until ctx is
+// done. It then sends SIGTERM to all and waits for them (SIGKILL after 10s).
+func (s *Supervisor) Run(ctx context.Context, procs []Process, ready func()) error {
+	if s.RestartDelay == 0 {
+		s.RestartDelay = time.Second
+	}
+	s.state = map[string]State{}
+	var wg sync.WaitGroup
+	for _, p := range procs {
+		wg.Go(func() { s.keep(ctx, p) })
+	}
+	healthy := make(chan error, 1)
+	go func() { healthy <- s.waitHealthy(ctx, procs) }()
+	select {
+	case err := <-healthy:
+		if err != nil {
+			wg.Wait()
+			return err
+		}
+		if ready != nil {
+			ready()
+		}
+	case <-ctx.Done():
+	}
+	wg.Wait()
+	return nil
+}
+
+// keep runs p until ctx is done, restarting it whenever it exits.
+func (s *Supervisor) keep(ctx context.Context, p Process) {
+	for restarts := 0; ; restarts++ {
+		start := time.Now()
+		err := s.runOnce(ctx, p, restarts)
+		if ctx.Err() != nil {
+			return
+		}
+		s.Log.Warn("process exited; restarting", "service", p.Name, "err", err, "after", s.RestartDelay)
+		delay := s.RestartDelay
+		if time.Since(start) < time.Second && restarts > 3 {
+			delay = 5 * s.RestartDelay // crash loop: back off
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+	}
+}
+
+func (s *Supervisor) runOnce(ctx context.Context, p Process, restarts int) error {
+	cmd := exec.CommandContext(ctx, s.Executable, p.Args...)
+	cmd.Env = s.Env
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
+	setProcAttr(cmd)
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.copyLines(p.Name, pr)
+	}()
+	if err := cmd.Start(); err != nil {
+		pw.Close()
+		<-done
+		return err
+	}
+	s.record(p, cmd.Process.Pid, restarts)
+	err := cmd.Wait()
+	pw.Close()
+	<-done
+	return err
+}
+
+// copyLines writes each line of r to the output with a name prefix, so the
+// interleaved logs of all services stay readable.
+func (s *Supervisor) copyLines(name string, r io.Reader) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		s.out.Lock()
+		fmt.Fprintf(s.Output, "%-8s | %s\n", name, sc.Bytes())
+		s.out.Unlock()
+	}
+	io.Copy(io.Discard, r) // drain an over-long line so the child never blocks
+}
+
+func (s *Supervisor) record(p Process, pid, restarts int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.state[p.Name] = State{PID: pid, Addr: p.Addr, Restarts: restarts}
+	if s.StateFile == "" {
+		return
+	}
+	b, _ := json.MarshalIndent(s.state, "", "  ")
+	tmp := s.StateFile + ".tmp"
+	if err := os.MkdirAll(filepath.Dir(tmp), 0o750); err == nil {
+		if err := os.WriteFile(tmp, b, 0o600); err == nil {
+			os.Rename(tmp, s.StateFile)
+		}
+	}
+}
+
+// States returns a copy of the children's current state.
+func (s *Supervisor) States() map[string]State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]State, len(s.state))
+	for k, v := range s.state {
+		out[k] = v
+	}
+	return out
+}
+
+func (s *Supervisor) waitHealthy(ctx context.Context, procs []Process) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	client := &http.Client{Timeout: time.Second}
+	for _, p := range procs {
+		for {
+			if ok := probe(ctx, client, p.HealthURL); ok {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+					return fmt.Errorf("supervisor: %s did not become healthy at %s", p.Name, p.HealthURL)
+				}
+				return nil
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+func probe(ctx context.Context, c *http.Client, url string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
