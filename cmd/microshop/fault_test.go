@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -192,5 +191,3 @@ func TestSlowProducts(t *testing.T) {
 		t.Errorf("stock = %d, want %d (nothing reserved by the failed checkout)", after.Stock, p.Stock-1)
 	}
 }
-
-var _ = net.Listen

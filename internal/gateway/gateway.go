@@ -12,7 +12,9 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"path"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,7 +44,7 @@ type Upstream struct {
 func Handler(ups []Upstream, spec []byte, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	for _, u := range ups {
-		h := limitBody(u.Handler)
+		h := inPrefix(u.Prefix, limitBody(u.Handler))
 		mux.Handle(u.Prefix, h)
 		mux.Handle(u.Prefix+"/", h)
 	}
@@ -87,6 +89,26 @@ func readiness(ctx context.Context, ups []Upstream) (map[string]any, bool) {
 	return map[string]any{"status": map[bool]string{true: "ok", false: "unavailable"}[ok], "services": services}, ok
 }
 
+// inPrefix answers 404 unless the decoded path is clean and under prefix. The mux
+// matches the escaped path, so /api/v1/users/%2e%2e/%2e%2e/internal/... or
+// /api/v1/users/..%2F..%2Finternal/... match the users prefix although they
+// decode to a path outside it, which the service (or anything that normalizes
+// paths) would then see.
+func inPrefix(prefix string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		clean := path.Clean(p)
+		if strings.HasSuffix(p, "/") && clean != "/" {
+			clean += "/"
+		}
+		if clean != p || (p != prefix && !strings.HasPrefix(p, prefix+"/")) {
+			server.NotFound(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // limitBody rejects bodies larger than MaxBodyBytes with 413: at once when the
 // declared length is too big, or when reading passes the limit.
 func limitBody(next http.Handler) http.Handler {
@@ -105,13 +127,20 @@ func tooLarge() *problem.Problem {
 		"request body exceeds "+strconv.Itoa(MaxBodyBytes)+" bytes")
 }
 
+// gatewayHeaders are the response headers the gateway sets itself.
+var gatewayHeaders = [][2]string{
+	{"X-Content-Type-Options", "nosniff"},
+	{"X-Frame-Options", "DENY"},
+	{"Referrer-Policy", "no-referrer"},
+	{"Cache-Control", "no-store"},
+}
+
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Cache-Control", "no-store")
+		for _, kv := range gatewayHeaders {
+			h.Set(kv[0], kv[1])
+		}
 		next.ServeHTTP(w, r)
 	})
 }
@@ -133,6 +162,16 @@ func Proxy(name, baseURL string, log *slog.Logger) (http.Handler, error) {
 			ctx := pr.In.Context()
 			pr.Out.Header.Set(requestid.Header, requestid.From(ctx))
 			deadline.Set(ctx, pr.Out.Header)
+		},
+		// The proxy adds the service's headers to those the gateway already set:
+		// drop the service's copies of the gateway's own, or clients get two
+		// request ids and two, possibly contradicting, security headers.
+		ModifyResponse: func(resp *http.Response) error {
+			resp.Header.Del(requestid.Header)
+			for _, kv := range gatewayHeaders {
+				resp.Header.Del(kv[0])
+			}
+			return nil
 		},
 		Transport:     transport,
 		FlushInterval: -1, // stream Server-Sent Events as they come
@@ -166,6 +205,7 @@ func ProbeURL(baseURL string) func(ctx context.Context) (any, bool) {
 		if err != nil {
 			return map[string]string{"status": "unavailable"}, false
 		}
+		req.Header.Set(requestid.Header, requestid.From(ctx))
 		resp, err := client.Do(req)
 		if err != nil {
 			return map[string]string{"status": "unreachable"}, false
@@ -194,7 +234,7 @@ func OpenAPI(describe ...func(huma.API)) ([]byte, error) {
 // nopAdapter lets huma collect operations without serving them.
 type nopAdapter struct{}
 
-func (nopAdapter) Handle(*huma.Operation, func(huma.Context)) {}
+func (nopAdapter) Handle(*huma.Operation, func(huma.Context))   {}
 func (nopAdapter) ServeHTTP(http.ResponseWriter, *http.Request) {}
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -320,8 +320,9 @@ func (s *Service) ListByUser(ctx context.Context, userID, cursor string, limit i
 
 // ExpirePending finishes the orders left pending for longer than olderThan by a
 // Place that could not finish (a crash, or a failed undo): it releases their
-// stock and rejects them. It returns how many it rejected, and the first store
-// error, if any; an order whose release fails is left for the next run.
+// stock and rejects them, and returns how many it rejected. An order whose
+// release fails is left for the next run; a store error stops the run and is
+// returned with the count so far.
 //
 // olderThan must be longer than any Place can last (the request budget plus
 // finishing), or an order still being placed could be rejected under it.
@@ -357,8 +358,9 @@ func (s *Service) ExpirePending(ctx context.Context, olderThan time.Duration) (i
 	}
 }
 
-// RunSweeper runs ExpirePending(ctx, olderThan) now and then every every, until
-// ctx is done. Failures are logged and retried on the next run.
+// RunSweeper runs ExpirePending(ctx, olderThan) now and then every every (which
+// must be positive), until ctx is done. Failures are logged and retried on the
+// next run.
 func (s *Service) RunSweeper(ctx context.Context, every, olderThan time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()

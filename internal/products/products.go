@@ -50,6 +50,11 @@ const (
 // ReasonInsufficientStock is the Reason of a reservation rejected for lack of stock.
 const ReasonInsufficientStock = "insufficient stock"
 
+// ReasonReleased is the Reason of a reservation refused because the order's
+// stock was already released: a release is final, so a reservation request
+// that arrives late cannot hold stock for an order that was given up.
+const ReasonReleased = "order already released"
+
 // Reservation is the outcome of reserving stock for all lines of one order:
 // all lines or none.
 type Reservation struct {
@@ -291,7 +296,8 @@ func (s *Service) Products(ctx context.Context, ids []string) ([]Product, error)
 // Reserve holds stock for all lines of the order orderID, or for none. It is
 // idempotent: while the order holds a reservation, Reserve returns it as it is.
 // Short stock is not an error but a Rejected reservation listing the
-// shortages. It returns a fault.Invalid error for bad input and a
+// shortages. Once the order was released, Reserve is refused (Rejected with
+// ReasonReleased), so a request that arrives late holds nothing. It returns a fault.Invalid error for bad input and a
 // fault.Unprocessable error "unknown-product" for an unknown product.
 func (s *Service) Reserve(ctx context.Context, orderID string, lines []Line) (Reservation, error) {
 	if err := ValidReservation(orderID, lines); err != nil {
@@ -301,15 +307,15 @@ func (s *Service) Reserve(ctx context.Context, orderID string, lines []Line) (Re
 	if err != nil {
 		return Reservation{}, err
 	}
-	if r.Status == Rejected {
+	if r.Status == Rejected && r.Reason == "" {
 		r.Reason = ReasonInsufficientStock
 	}
 	return r, nil
 }
 
-// Release returns the stock reserved for orderID. Releasing an order that holds
-// no reservation (never reserved, rejected or already released) succeeds and
-// changes nothing. A malformed order id is a fault.Invalid error.
+// Release returns the stock reserved for orderID and makes the release final.
+// Releasing an order that holds no reservation (never reserved, rejected or
+// already released) succeeds and returns nothing. A malformed order id is a fault.Invalid error.
 func (s *Service) Release(ctx context.Context, orderID string) error {
 	if !ValidID(orderID) {
 		return fault.Invalidf("path.order_id", "order_id must be an order id (UUID)")

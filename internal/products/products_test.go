@@ -2,6 +2,7 @@ package products_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -80,11 +81,8 @@ func TestCreateValidation(t *testing.T) {
 				}
 				return
 			}
-			var fe *fault.Error
-			if e, ok := err.(*fault.Error); ok {
-				fe = e
-			}
-			if fe == nil || fe.Kind != fault.Invalid || len(fe.Fields) != 1 || fe.Fields[0].Location != tt.wantField {
+			fe, ok := errors.AsType[*fault.Error](err)
+			if !ok || fe.Kind != fault.Invalid || len(fe.Fields) != 1 || fe.Fields[0].Location != tt.wantField {
 				t.Errorf("Create() error = %#v, want fault.Invalid about %s", err, tt.wantField)
 			}
 			if len(store.created) != 0 {
@@ -121,7 +119,7 @@ func TestValidReservation(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			err := products.ValidReservation(tt.order, tt.lines)
 			got := ""
-			if e, ok := err.(*fault.Error); ok && e.Kind == fault.Invalid && len(e.Fields) == 1 {
+			if e, ok := errors.AsType[*fault.Error](err); ok && e.Kind == fault.Invalid && len(e.Fields) == 1 {
 				got = e.Fields[0].Location
 			} else if err != nil {
 				got = "unexpected error: " + err.Error()

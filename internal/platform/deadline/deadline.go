@@ -35,6 +35,11 @@ func Budget(r *http.Request, max time.Duration) time.Duration {
 	if err != nil || ms <= 0 {
 		return max
 	}
+	// Compare in milliseconds first: converting a huge value to a Duration would
+	// overflow into a negative or tiny budget.
+	if ms > max.Milliseconds() {
+		return max
+	}
 	if d := time.Duration(ms) * time.Millisecond; d < max {
 		return d
 	}

@@ -5,6 +5,8 @@ package page
 
 import (
 	"encoding/base64"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/microshop/microshop/internal/platform/fault"
 )
@@ -30,13 +32,15 @@ func Encode(key string) string {
 }
 
 // Decode returns the key in cursor ("" for the first page). A cursor that was
-// not made by Encode is an Invalid error.
+// not made by Encode is an Invalid error. Keys are text: a cursor that decodes to
+// invalid UTF-8 or to a NUL byte is refused here, since PostgreSQL would reject
+// it as a query argument and the client would get a 500 instead of a 400.
 func Decode(cursor string) (string, error) {
 	if cursor == "" {
 		return "", nil
 	}
 	b, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil || len(b) == 0 || len(b) > 200 {
+	if err != nil || len(b) == 0 || len(b) > 200 || !utf8.Valid(b) || strings.IndexByte(string(b), 0) >= 0 {
 		return "", fault.Invalidf("query.cursor", "invalid cursor")
 	}
 	return string(b), nil

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/microshop/microshop/internal/platform/fault"
+	"github.com/microshop/microshop/internal/platform/requestid"
 )
 
 // ContentType is the media type of a problem body.
@@ -158,10 +159,16 @@ func New(status int, code, detail string) *Problem {
 	return &Problem{Type: TypePrefix + code, Title: title, Status: status, Detail: detail}
 }
 
-// Write writes p to w, with Retry-After when the problem has one.
+// Write writes p to w, with Retry-After when the problem has one. The instance
+// and request id default to those of r.
 func Write(w http.ResponseWriter, r *http.Request, p *Problem) {
-	if p.Instance == "" && r != nil {
-		p.Instance = r.URL.Path
+	if r != nil {
+		if p.Instance == "" {
+			p.Instance = r.URL.Path
+		}
+		if p.RequestID == "" {
+			p.RequestID = requestid.From(r.Context())
+		}
 	}
 	if p.retryAfter > 0 {
 		secs := int((p.retryAfter + time.Second - 1) / time.Second)

@@ -210,8 +210,11 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("sqldb: begin: %w", err)
 	}
+	// Roll back if fn panics too: a transaction left open keeps its connection
+	// and its locks (on SQLite, the database's write lock) for good. After a
+	// Commit this is a no-op.
+	defer func() { _ = stx.Rollback() }()
 	if err := fn(&Tx{tx: stx, db: db}); err != nil {
-		_ = stx.Rollback()
 		return err
 	}
 	if err := stx.Commit(); err != nil {

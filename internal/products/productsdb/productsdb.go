@@ -156,9 +156,6 @@ func (s *Store) UpdateProduct(ctx context.Context, id string, fn func(*products.
 	return p, nil
 }
 
-// errRejected rolls back a reservation that cannot be served in full.
-var errRejected = errors.New("productsdb: reservation rejected")
-
 // Reserve holds the stock of every line for orderID in one transaction, or
 // none; lines must name distinct products. An existing reservation of orderID
 // is returned as it is. Short stock yields a Rejected reservation with its
@@ -178,12 +175,29 @@ func (s *Store) Reserve(ctx context.Context, orderID string, lines []products.Li
 
 func (s *Store) reserve(ctx context.Context, orderID string, lines []products.Line, at time.Time) (products.Reservation, error) {
 	var out products.Reservation
+	rejected := errors.New("productsdb: reservation rejected") // rolls back a reservation that cannot be served in full
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
-		held, err := reservedLines(ctx, tx, orderID)
+		res, err := tx.ExecContext(ctx, `INSERT INTO reservation_orders (order_id, status, updated_at) VALUES (?, 'reserved', ?)
+			ON CONFLICT (order_id) DO NOTHING`, orderID, at)
 		if err != nil {
-			return err
+			return fmt.Errorf("productsdb: mark reservation: %w", err)
 		}
-		if len(held) > 0 {
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("productsdb: mark reservation: %w", err)
+		} else if n == 0 {
+			// This order reserved or released before: answer as it stands.
+			var status string
+			if err := tx.QueryRowContext(ctx, `SELECT status FROM reservation_orders WHERE order_id = ?`, orderID).Scan(&status); err != nil {
+				return fmt.Errorf("productsdb: read reservation: %w", err)
+			}
+			if status == "released" {
+				out = products.Reservation{OrderID: orderID, Status: products.Rejected, Reason: products.ReasonReleased, Lines: slices.Clone(lines)}
+				return nil
+			}
+			held, err := reservedLines(ctx, tx, orderID)
+			if err != nil {
+				return err
+			}
 			out = products.Reservation{OrderID: orderID, Status: products.Reserved, Lines: held}
 			return nil
 		}
@@ -216,7 +230,7 @@ func (s *Store) reserve(ctx context.Context, orderID string, lines []products.Li
 				return err
 			}
 			out = products.Reservation{OrderID: orderID, Status: products.Rejected, Lines: slices.Clone(lines), Shortages: shortages}
-			return errRejected
+			return rejected
 		}
 		for _, l := range sorted {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO reservations (order_id, product_id, quantity, created_at) VALUES (?, ?, ?, ?)`,
@@ -227,7 +241,7 @@ func (s *Store) reserve(ctx context.Context, orderID string, lines []products.Li
 		out = products.Reservation{OrderID: orderID, Status: products.Reserved, Lines: slices.Clone(lines)}
 		return nil
 	})
-	if err != nil && !errors.Is(err, errRejected) {
+	if err != nil && !errors.Is(err, rejected) {
 		return products.Reservation{}, err
 	}
 	return out, nil
@@ -283,6 +297,12 @@ func shortagesOf(ctx context.Context, tx *sqldb.Tx, lines []products.Line, short
 // in one transaction. An order without a reservation is not an error.
 func (s *Store) Release(ctx context.Context, orderID string) error {
 	return s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		// The marker makes the release final: a Reserve for this order that
+		// arrives later is refused (see reservation_orders in the migration).
+		if _, err := tx.ExecContext(ctx, `INSERT INTO reservation_orders (order_id, status, updated_at) VALUES (?, 'released', ?)
+			ON CONFLICT (order_id) DO UPDATE SET status = 'released', updated_at = excluded.updated_at`, orderID, time.Now().UTC()); err != nil {
+			return fmt.Errorf("productsdb: mark release: %w", err)
+		}
 		// Deleting first and returning what was deleted makes a concurrent
 		// second release find nothing (it waits for this one's row locks), so
 		// units are never given back twice.

@@ -296,11 +296,20 @@ func TestStore(t *testing.T) {
 			}
 			wantKind(t, svc.Release(ctx, "x"), fault.Invalid, "")
 
-			// A released order may reserve again.
-			if got, err := svc.Reserve(ctx, order, lines); err != nil || got.Status != products.Reserved {
-				t.Fatalf("Reserve after Release = %+v, %v", got, err)
+			// A release is final: a reservation request arriving late (after
+			// orders gave up on a timeout and released) holds nothing.
+			if got, err := svc.Reserve(ctx, order, lines); err != nil || got.Status != products.Rejected || got.Reason != products.ReasonReleased {
+				t.Fatalf("Reserve after Release = %+v, %v; want rejected, %q", got, err, products.ReasonReleased)
 			}
-			wantStock(t, svc, []int{7, 3}, mug.ID, promo.ID)
+			wantStock(t, svc, []int{10, 5}, mug.ID, promo.ID)
+			late := newID()
+			if err := svc.Release(ctx, late); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := svc.Reserve(ctx, late, lines); err != nil || got.Status != products.Rejected {
+				t.Fatalf("Reserve after a Release that found nothing = %+v, %v; want rejected", got, err)
+			}
+			wantStock(t, svc, []int{10, 5}, mug.ID, promo.ID)
 		})
 
 		t.Run("seed", func(t *testing.T) {
@@ -372,6 +381,25 @@ func TestConcurrency(t *testing.T) {
 				}
 			}
 			wantStock(t, svc, []int{100}, p.ID)
+		})
+
+		// A reservation racing with the release of the same order either
+		// happens before it (and is given back) or is refused: either way
+		// nothing stays held.
+		t.Run("reserve racing release", func(t *testing.T) {
+			p := create(t, svc, products.NewProduct{SKU: "RACE", Name: "Raced", Price: eur(100), Stock: 1000})
+			orders := make([]string, 20)
+			for i := range orders {
+				orders[i] = newID()
+			}
+			run(40, func(i int) {
+				if i%2 == 0 {
+					svc.Reserve(ctx, orders[i/2], []products.Line{{ProductID: p.ID, Quantity: 2}})
+				} else if err := svc.Release(ctx, orders[i/2]); err != nil {
+					t.Errorf("Release: %v", err)
+				}
+			})
+			wantStock(t, svc, []int{1000}, p.ID)
 		})
 	})
 }

@@ -137,11 +137,29 @@ func TestCreateProductRequests(t *testing.T) {
 		post("fractional stock", `{"sku":"A-1","name":"A","price":{"amount":1,"currency":"EUR"},"stock":1.5}`, 422, "/problems/validation-failed"),
 		post("blank name", `{"sku":"A-1","name":"  ","price":{"amount":1,"currency":"EUR"},"stock":1}`, 400, "/problems/invalid-request"),
 		post("control character", `{"sku":"A-1","name":"A\u0007","price":{"amount":1,"currency":"EUR"},"stock":1}`, 400, "/problems/invalid-request"),
-		post("oversize body", `{"sku":"A-1","name":"` + strings.Repeat("x", 70000) + `"}`, 413, "/problems/too-large"),
+		post("oversize body", `{"sku":"A-1","name":"`+strings.Repeat("x", 70000)+`"}`, 413, "/problems/too-large"),
 		post("empty body", ``, 400, ""),
 	})
-	if n := len(listAll(t, svc)); n != 1 {
-		t.Errorf("products after bad requests = %d, want 1", n)
+	all := listAll(t, svc)
+	if len(all) != 1 {
+		t.Fatalf("products after bad requests = %d, want 1", len(all))
+	}
+
+	resp, err := http.Post(srv.URL+"/api/v1/products", "application/json", strings.NewReader(strings.Replace(valid, "MUG-001", "MUG-002", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got products.Product
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if loc, want := resp.Header.Get("Location"), "/api/v1/products/"+got.ID; resp.StatusCode != 201 || loc != want {
+		t.Errorf("status %d, Location %q; want 201, %q", resp.StatusCode, loc, want)
+	}
+	want := products.Product{ID: got.ID, SKU: "MUG-002", Name: "Mug", Price: eur(1490), Stock: 5, CreatedAt: got.CreatedAt, UpdatedAt: got.CreatedAt}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("created product mismatch (-want +got):\n%s", diff)
 	}
 }
 

@@ -21,3 +21,14 @@ CREATE TABLE reservations (
     created_at TIMESTAMP NOT NULL,
     PRIMARY KEY (order_id, product_id)
 );
+
+-- One row per order that ever reserved or released stock. Reserve and Release
+-- both write this row first, so on PostgreSQL they queue on its key and never
+-- interleave; and a released order stays released: a reservation request that
+-- arrives late (after a timeout made orders give up and release) is refused
+-- instead of holding stock for an order that no longer exists.
+CREATE TABLE reservation_orders (
+    order_id   TEXT PRIMARY KEY,
+    status     TEXT NOT NULL CHECK (status IN ('reserved', 'released')),
+    updated_at TIMESTAMP NOT NULL
+);
