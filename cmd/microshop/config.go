@@ -1,9 +1,12 @@
 package main
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
+
+	"github.com/microshop/microshop/internal/gateway"
 )
 
 // config is what a service needs to start. Every field has a flag, whose default
@@ -18,6 +21,7 @@ type config struct {
 	logFormat   string
 	logLevel    string
 	seed        bool
+	limits      gateway.Limits
 }
 
 // Default addresses of the services when they run on one machine.
@@ -63,4 +67,19 @@ func databaseURL(getenv func(string) string, service string) string {
 		return v
 	}
 	return getenv("MICROSHOP_DATABASE_URL")
+}
+
+// limitFlags adds the gateway's rate limits.
+func (c *config) limitFlags(fs *pflag.FlagSet, getenv func(string) string) {
+	fs.Float64Var(&c.limits.PerClient, "rate-per-client", envFloat(getenv, "MICROSHOP_RATE_PER_CLIENT"),
+		"gateway: requests per second per client address, 0 for the default (100), negative for none (MICROSHOP_RATE_PER_CLIENT)")
+	fs.Float64Var(&c.limits.PerUser, "rate-per-user", envFloat(getenv, "MICROSHOP_RATE_PER_USER"),
+		"gateway: requests per second per user, 0 for the default (50), negative for none (MICROSHOP_RATE_PER_USER)")
+	fs.Float64Var(&c.limits.AuthPerMin, "auth-per-minute", envFloat(getenv, "MICROSHOP_AUTH_PER_MINUTE"),
+		"gateway: register/login/refresh per minute per client address, 0 for the default (20), negative for none (MICROSHOP_AUTH_PER_MINUTE)")
+}
+
+func envFloat(getenv func(string) string, key string) float64 {
+	f, _ := strconv.ParseFloat(getenv(key), 64)
+	return f
 }

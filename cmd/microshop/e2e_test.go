@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -71,17 +73,37 @@ func TestEndToEnd(t *testing.T) {
 			s := startSystem(t, mode.extra...)
 			api := s.URL + "/api/v1"
 
-			// A user, created through the gateway.
-			r := expect(t, 201, call(t, "POST", api+"/users", map[string]string{"name": "Ada Lovelace", "email": "ada@example.com"}))
-			var ada apiUser
-			r.json(t, &ada)
-			if loc := r.Header.Get("Location"); loc != "/api/v1/users/"+ada.ID {
-				t.Errorf("Location = %q", loc)
+			// A customer registers and logs in; the admin exists from the environment.
+			ada, adaTok := register(t, s.URL, "Ada Lovelace", "ada@example.com")
+			as := bearer(adaTok)
+			admin := bearer(login(t, s.URL, adminEmail, s.AdminPassword))
+			r := expect(t, 200, call(t, "GET", api+"/users/me", nil, as...))
+			var me apiUser
+			r.json(t, &me)
+			if me.ID != ada.ID || me.Email != "ada@example.com" {
+				t.Errorf("me = %+v, want %+v", me, ada)
 			}
 			if r.Header.Get("X-Request-Id") == "" {
 				t.Error("no X-Request-Id on the response")
 			}
-			expect(t, 409, call(t, "POST", api+"/users", map[string]string{"name": "Ada", "email": "ADA@example.com"}))
+			expect(t, 409, call(t, "POST", api+"/auth/register", map[string]string{"name": "Ada", "email": "ADA@example.com", "password": newPassword()}))
+
+			// The demo customers were created with random passwords, printed once.
+			demo, err := os.ReadFile(filepath.Join(s.DataDir, "demo-credentials.txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi, _ := os.Stat(filepath.Join(s.DataDir, "demo-credentials.txt")); fi.Mode().Perm() != 0o600 {
+				t.Errorf("demo credentials mode = %v, want 0600", fi.Mode().Perm())
+			}
+			for _, line := range strings.Split(string(demo), "\n") {
+				if f := strings.Fields(line); len(f) == 2 && strings.HasSuffix(f[0], "@example.com") {
+					login(t, s.URL, f[0], f[1])
+					if !strings.Contains(s.Stdout.String(), f[1]) {
+						t.Errorf("the password of %s was not printed", f[0])
+					}
+				}
+			}
 
 			// The seeded catalog, paginated and searchable.
 			var catalog apiPage[apiProduct]
@@ -104,9 +126,9 @@ func TestEndToEnd(t *testing.T) {
 
 			// An order of two products, made idempotent by a key.
 			p1, p2 := catalog.Items[0], catalog.Items[1]
-			body := map[string]any{"user_id": ada.ID, "lines": []map[string]any{
+			body := map[string]any{"lines": []map[string]any{
 				{"product_id": p1.ID, "quantity": 2}, {"product_id": p2.ID, "quantity": 1}}}
-			r = expect(t, 201, call(t, "POST", api+"/orders", body, "Idempotency-Key", "order-1"))
+			r = expect(t, 201, call(t, "POST", api+"/orders", body, append(as, "Idempotency-Key", "order-1")...))
 			var order apiOrder
 			r.json(t, &order)
 			if order.Status != "confirmed" || len(order.Lines) != 2 {
@@ -116,16 +138,16 @@ func TestEndToEnd(t *testing.T) {
 				t.Errorf("total = %d, want %d", order.Total.Amount, want)
 			}
 			var replay apiOrder
-			expect(t, 200, call(t, "POST", api+"/orders", body, "Idempotency-Key", "order-1")).json(t, &replay)
+			expect(t, 200, call(t, "POST", api+"/orders", body, append(as, "Idempotency-Key", "order-1")...)).json(t, &replay)
 			if replay.ID != order.ID {
 				t.Errorf("replay created order %s, want the first one %s", replay.ID, order.ID)
 			}
-			other := map[string]any{"user_id": ada.ID, "lines": []map[string]any{{"product_id": p1.ID, "quantity": 3}}}
-			expect(t, 422, call(t, "POST", api+"/orders", other, "Idempotency-Key", "order-1"))
+			other := map[string]any{"lines": []map[string]any{{"product_id": p1.ID, "quantity": 3}}}
+			expect(t, 422, call(t, "POST", api+"/orders", other, append(as, "Idempotency-Key", "order-1")...))
 
 			// The order read enriched with its user and products, over HTTP or in memory.
 			var got apiOrder
-			expect(t, 200, call(t, "GET", api+"/orders/"+order.ID, nil)).json(t, &got)
+			expect(t, 200, call(t, "GET", api+"/orders/"+order.ID, nil, as...)).json(t, &got)
 			if got.User == nil || got.User.Name != "Ada Lovelace" || len(got.Degraded) != 0 {
 				t.Errorf("enriched order user = %+v, degraded %v", got.User, got.Degraded)
 			}
@@ -135,7 +157,7 @@ func TestEndToEnd(t *testing.T) {
 				}
 			}
 			var mine apiPage[apiOrder]
-			expect(t, 200, call(t, "GET", api+"/orders?user_id="+ada.ID, nil)).json(t, &mine)
+			expect(t, 200, call(t, "GET", api+"/orders", nil, as...)).json(t, &mine)
 			if len(mine.Items) != 1 || mine.Items[0].ID != order.ID {
 				t.Errorf("user's orders = %+v, want just %s", mine.Items, order.ID)
 			}
@@ -150,12 +172,12 @@ func TestEndToEnd(t *testing.T) {
 				name, method, path, body string
 				want                     int
 			}{
-				{"unknown field", "POST", "/orders", `{"user_id":"` + ada.ID + `","lines":[{"product_id":"` + p1.ID + `","quantity":1}],"status":"confirmed"}`, 422},
-				{"quantity out of range", "POST", "/orders", `{"user_id":"` + ada.ID + `","lines":[{"product_id":"` + p1.ID + `","quantity":0}]}`, 422},
-				{"malformed json", "POST", "/orders", `{"user_id":`, 400},
-				{"unknown user", "POST", "/orders", `{"user_id":"0190f000-0000-7000-8000-000000000000","lines":[{"product_id":"` + p1.ID + `","quantity":1}]}`, 422},
-				{"unknown product", "POST", "/orders", `{"user_id":"` + ada.ID + `","lines":[{"product_id":"0190f000-0000-7000-8000-000000000000","quantity":1}]}`, 422},
-				{"oversize body", "POST", "/users", `{"name":"` + strings.Repeat("x", 70<<10) + `"}`, 413},
+				{"unknown field", "POST", "/orders", `{"lines":[{"product_id":"` + p1.ID + `","quantity":1}],"status":"confirmed"}`, 422},
+				{"user id in the body", "POST", "/orders", `{"user_id":"` + ada.ID + `","lines":[{"product_id":"` + p1.ID + `","quantity":1}]}`, 422},
+				{"quantity out of range", "POST", "/orders", `{"lines":[{"product_id":"` + p1.ID + `","quantity":0}]}`, 422},
+				{"malformed json", "POST", "/orders", `{"lines":`, 400},
+				{"unknown product", "POST", "/orders", `{"lines":[{"product_id":"0190f000-0000-7000-8000-000000000000","quantity":1}]}`, 422},
+				{"oversize body", "POST", "/orders", `{"lines":"` + strings.Repeat("x", 70<<10) + `"}`, 413},
 				{"unknown order", "GET", "/orders/0190f000-0000-7000-8000-000000000000", "", 404},
 				{"internal endpoint", "POST", "/../internal/v1/reservations", `{}`, 404},
 			}
@@ -164,12 +186,12 @@ func TestEndToEnd(t *testing.T) {
 				if b.body != "" {
 					body = b.body
 				}
-				r := call(t, b.method, api+b.path, body)
+				r := call(t, b.method, api+b.path, body, as...)
 				if r.Status != b.want || r.Header.Get("Content-Type") != "application/problem+json" {
 					t.Errorf("%s: status %d (%s), want %d problem+json; body %s", b.name, r.Status, r.Header.Get("Content-Type"), b.want, r.Body)
 				}
 			}
-			expect(t, 200, call(t, "GET", api+"/orders?user_id="+ada.ID, nil)).json(t, &mine)
+			expect(t, 200, call(t, "GET", api+"/orders", nil, as...)).json(t, &mine)
 			expect(t, 200, call(t, "GET", api+"/products/"+p1.ID, nil)).json(t, &after)
 			if len(mine.Items) != 1 || after.Stock != p1.Stock-2 {
 				t.Errorf("bad requests changed state: %d orders, stock %d", len(mine.Items), after.Stock)
@@ -177,16 +199,18 @@ func TestEndToEnd(t *testing.T) {
 
 			// Concurrent checkouts of the last unit: exactly one wins.
 			var last apiProduct
-			expect(t, 201, call(t, "POST", api+"/products", map[string]any{
+			newProduct := map[string]any{
 				"sku": "LAST-1", "name": "Last one", "description": "only one left",
-				"price": map[string]any{"amount": 999, "currency": "EUR"}, "stock": 1})).json(t, &last)
+				"price": map[string]any{"amount": 999, "currency": "EUR"}, "stock": 1}
+			expect(t, 403, call(t, "POST", api+"/products", newProduct, as...))
+			expect(t, 201, call(t, "POST", api+"/products", newProduct, admin...)).json(t, &last)
 			const buyers = 20
 			var wg sync.WaitGroup
 			statuses := make([]string, buyers)
 			for i := range buyers {
 				wg.Go(func() {
-					r := call(t, "POST", api+"/orders", map[string]any{"user_id": ada.ID,
-						"lines": []map[string]any{{"product_id": last.ID, "quantity": 1}}})
+					r := call(t, "POST", api+"/orders", map[string]any{
+						"lines": []map[string]any{{"product_id": last.ID, "quantity": 1}}}, as...)
 					var o apiOrder
 					if r.Status == 201 {
 						_ = jsonUnmarshal(r.Body, &o)
@@ -207,19 +231,35 @@ func TestEndToEnd(t *testing.T) {
 				t.Errorf("last product stock = %d, want 0", last.Stock)
 			}
 
+			// The walls: no token, a bad token, someone else's order.
+			expect(t, 401, call(t, "GET", api+"/orders/"+order.ID, nil))
+			if r := call(t, "GET", api+"/orders/"+order.ID, nil, "Authorization", "Bearer "+adaTok+"x"); r.Status != 401 || r.Header.Get("WWW-Authenticate") == "" {
+				t.Errorf("tampered token: %d, WWW-Authenticate %q", r.Status, r.Header.Get("WWW-Authenticate"))
+			}
+			_, bobTok := register(t, s.URL, "Bob Other", "bob.other@example.com")
+			expect(t, 404, call(t, "GET", api+"/orders/"+order.ID, nil, bearer(bobTok)...))
+			expect(t, 200, call(t, "GET", api+"/orders/"+order.ID, nil, admin...))
+			expect(t, 403, call(t, "GET", api+"/users", nil, as...))
+			expect(t, 200, call(t, "GET", api+"/users", nil, admin...))
+			var jwks struct{ Keys []map[string]string }
+			expect(t, 200, call(t, "GET", s.URL+"/.well-known/jwks.json", nil)).json(t, &jwks)
+			if len(jwks.Keys) == 0 || jwks.Keys[0]["alg"] != "EdDSA" {
+				t.Errorf("jwks = %+v", jwks)
+			}
+
 			// The public API document, readiness and health.
 			var spec struct {
 				OpenAPI string         `json:"openapi"`
 				Paths   map[string]any `json:"paths"`
 			}
 			expect(t, 200, call(t, "GET", api+"/openapi.json", nil)).json(t, &spec)
-			for _, p := range []string{"/api/v1/users", "/api/v1/users/{id}", "/api/v1/products", "/api/v1/products/{id}", "/api/v1/orders", "/api/v1/orders/{id}"} {
+			for _, p := range []string{"/api/v1/auth/login", "/api/v1/users/me", "/api/v1/users", "/api/v1/users/{id}", "/api/v1/products", "/api/v1/products/{id}", "/api/v1/orders", "/api/v1/orders/{id}"} {
 				if _, ok := spec.Paths[p]; !ok {
 					t.Errorf("OpenAPI document lacks %s", p)
 				}
 			}
 			for p := range spec.Paths {
-				if !strings.HasPrefix(p, "/api/v1/") {
+				if !strings.HasPrefix(p, "/api/v1/") && p != "/.well-known/jwks.json" {
 					t.Errorf("OpenAPI document exposes non-public path %s", p)
 				}
 			}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -9,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microshop/microshop/internal/platform/auth"
 	"github.com/microshop/microshop/internal/platform/tcpfault"
 	"github.com/microshop/microshop/internal/supervisor"
 )
@@ -25,14 +28,14 @@ type readyz struct {
 	} `json:"services"`
 }
 
-func breakerState(t *testing.T, s *system, upstream string) string {
+func breakerState(t *testing.T, s *running, upstream string) string {
 	t.Helper()
 	var r readyz
 	call(t, "GET", s.URL+"/readyz", nil).json(t, &r)
 	return r.Services.Orders.Upstreams[upstream].Breaker
 }
 
-func servicePID(t *testing.T, s *system, name string) int {
+func servicePID(t *testing.T, s *running, name string) int {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(s.DataDir, "run", "services.json"))
 	if err != nil {
@@ -52,14 +55,14 @@ func servicePID(t *testing.T, s *system, name string) int {
 func TestKillUsers(t *testing.T) {
 	s := startSystem(t, "--restart-delay", "6s")
 	api := s.URL + "/api/v1"
-	var ada apiUser
-	expect(t, 201, call(t, "POST", api+"/users", map[string]string{"name": "Ada", "email": "ada@example.com"})).json(t, &ada)
+	_, tok := register(t, s.URL, "Ada", "ada@example.com")
+	as := bearer(tok)
 	var catalog apiPage[apiProduct]
 	expect(t, 200, call(t, "GET", api+"/products", nil)).json(t, &catalog)
 	p := catalog.Items[0]
 	var order apiOrder
-	expect(t, 201, call(t, "POST", api+"/orders", map[string]any{"user_id": ada.ID,
-		"lines": []map[string]any{{"product_id": p.ID, "quantity": 1}}})).json(t, &order)
+	expect(t, 201, call(t, "POST", api+"/orders", map[string]any{
+		"lines": []map[string]any{{"product_id": p.ID, "quantity": 1}}}, as...)).json(t, &order)
 
 	pid := servicePID(t, s, "users")
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
@@ -70,7 +73,7 @@ func TestKillUsers(t *testing.T) {
 	// Reads degrade: 200, the order's own data, user null, "user" named.
 	for range 3 {
 		var got apiOrder
-		expect(t, 200, call(t, "GET", api+"/orders/"+order.ID, nil)).json(t, &got)
+		expect(t, 200, call(t, "GET", api+"/orders/"+order.ID, nil, as...)).json(t, &got)
 		if got.ID != order.ID || got.User != nil || len(got.Degraded) != 1 || got.Degraded[0] != "user" || got.Lines[0].Product == nil {
 			t.Fatalf("order read with users down = %+v, want user null and degraded [user]", got)
 		}
@@ -79,8 +82,8 @@ func TestKillUsers(t *testing.T) {
 		t.Errorf("orders→users breaker = %q, want open", st)
 	}
 	// Creation fails with a problem, Retry-After, and leaves nothing behind.
-	r := call(t, "POST", api+"/orders", map[string]any{"user_id": ada.ID,
-		"lines": []map[string]any{{"product_id": p.ID, "quantity": 1}}})
+	r := call(t, "POST", api+"/orders", map[string]any{
+		"lines": []map[string]any{{"product_id": p.ID, "quantity": 1}}}, as...)
 	if r.Status != 503 || r.Header.Get("Retry-After") == "" {
 		t.Errorf("order creation with users down = %d (Retry-After %q), want 503 with Retry-After; %s", r.Status, r.Header.Get("Retry-After"), r.Body)
 	}
@@ -101,7 +104,7 @@ func TestKillUsers(t *testing.T) {
 	// users comes back (restarted by the supervisor); the breaker closes.
 	eventually(t, 60*time.Second, "order read no longer degraded", func() bool {
 		var got apiOrder
-		r := call(t, "GET", api+"/orders/"+order.ID, nil)
+		r := call(t, "GET", api+"/orders/"+order.ID, nil, as...)
 		return r.Status == 200 && json.Unmarshal(r.Body, &got) == nil && got.User != nil && len(got.Degraded) == 0
 	})
 	if st := breakerState(t, s, "users"); st != "closed" {
@@ -132,28 +135,34 @@ func TestSlowProducts(t *testing.T) {
 		return a
 	}
 	usersAddr, productsAddr, ordersAddr := addr(), addr(), addr()
-	startChild(t, logs, "serve", "users", "--addr", usersAddr, "--data-dir", dir, "--log-level", "warn")
-	startChild(t, logs, "serve", "products", "--addr", productsAddr, "--data-dir", dir, "--log-level", "warn")
+	_, ordersKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers := []string{"--data-dir", dir, "--log-level", "warn", "--users-url", "http://" + usersAddr}
+	startChild(t, logs, nil, append([]string{"serve", "users", "--addr", usersAddr}, peers...)...)
+	startChild(t, logs, []string{"MICROSHOP_TRUSTED_SERVICES=orders=" + auth.EncodePublic(ordersKey.Public().(ed25519.PublicKey))},
+		append([]string{"serve", "products", "--addr", productsAddr}, peers...)...)
 	proxy, err := tcpfault.Listen(productsAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer proxy.Close()
-	startChild(t, logs, "serve", "orders", "--addr", ordersAddr, "--data-dir", dir, "--log-level", "warn",
-		"--users-url", "http://"+usersAddr, "--products-url", "http://"+proxy.Addr())
+	startChild(t, logs, []string{"MICROSHOP_SERVICE_KEY=" + auth.EncodeKey(ordersKey)},
+		append([]string{"serve", "orders", "--addr", ordersAddr, "--products-url", "http://" + proxy.Addr()}, peers...)...)
 	for _, a := range []string{usersAddr, productsAddr, ordersAddr} {
 		waitHealthy(t, "http://"+a)
 	}
 
-	var ada apiUser
-	expect(t, 201, call(t, "POST", "http://"+usersAddr+"/api/v1/users", map[string]string{"name": "Ada", "email": "ada@example.com"})).json(t, &ada)
+	_, tok := register(t, "http://"+usersAddr, "Ada", "ada@example.com")
+	as := bearer(tok)
 	var catalog apiPage[apiProduct]
 	expect(t, 200, call(t, "GET", "http://"+productsAddr+"/api/v1/products", nil)).json(t, &catalog)
 	p := catalog.Items[0]
 	orders := "http://" + ordersAddr + "/api/v1/orders"
-	line := map[string]any{"user_id": ada.ID, "lines": []map[string]any{{"product_id": p.ID, "quantity": 1}}}
+	line := map[string]any{"lines": []map[string]any{{"product_id": p.ID, "quantity": 1}}}
 	var order apiOrder
-	expect(t, 201, call(t, "POST", orders, line)).json(t, &order)
+	expect(t, 201, call(t, "POST", orders, line, as...)).json(t, &order)
 
 	proxy.SetLatency(30 * time.Second)
 	const budget = 1500 * time.Millisecond
@@ -161,7 +170,7 @@ func TestSlowProducts(t *testing.T) {
 
 	start := time.Now()
 	var got apiOrder
-	expect(t, 200, call(t, "GET", orders+"/"+order.ID, nil, "X-Request-Timeout-Ms", budgetHeader)).json(t, &got)
+	expect(t, 200, call(t, "GET", orders+"/"+order.ID, nil, append(as, "X-Request-Timeout-Ms", budgetHeader)...)).json(t, &got)
 	if got.User == nil || len(got.Degraded) != 1 || got.Degraded[0] != "products" || got.Lines[0].Product != nil {
 		t.Errorf("order read with slow products = %+v, want products degraded", got)
 	}
@@ -171,7 +180,7 @@ func TestSlowProducts(t *testing.T) {
 	}
 
 	start = time.Now()
-	r := call(t, "POST", orders, line, "X-Request-Timeout-Ms", budgetHeader)
+	r := call(t, "POST", orders, line, append(as, "X-Request-Timeout-Ms", budgetHeader)...)
 	if r.Status != 504 && r.Status != 503 {
 		t.Errorf("order creation with slow products = %d, want 504 (or 503 once the breaker opened); %s", r.Status, r.Body)
 	}
@@ -181,7 +190,7 @@ func TestSlowProducts(t *testing.T) {
 
 	proxy.SetLatency(0)
 	var mine apiPage[apiOrder]
-	expect(t, 200, call(t, "GET", orders+"?user_id="+ada.ID, nil)).json(t, &mine)
+	expect(t, 200, call(t, "GET", orders, nil, as...)).json(t, &mine)
 	if len(mine.Items) != 1 {
 		t.Errorf("orders after the slow checkout = %d, want 1 (nothing half-done)", len(mine.Items))
 	}

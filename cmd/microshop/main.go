@@ -38,6 +38,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		runCommand(getenv, stdout, stderr),
 		serveCommand(getenv, stdout, stderr),
 		migrateCommand(getenv, stdout, stderr),
+		keysCommand(getenv, stdout, stderr),
 	)
 	return root.ExecuteContext(ctx)
 }

@@ -36,11 +36,15 @@ func TestMain(m *testing.M) {
 }
 
 // system is a microshop started through run for one test.
-type system struct {
-	URL     string // the gateway
-	DataDir string
-	logs    *lockedBuffer
+type running struct {
+	URL           string // the gateway
+	DataDir       string
+	AdminPassword string
+	Stdout        *lockedBuffer // what run printed
+	logs          *lockedBuffer
 }
+
+const adminEmail = "admin@example.com"
 
 type lockedBuffer struct {
 	mu sync.Mutex
@@ -62,11 +66,12 @@ func (l *lockedBuffer) String() string {
 // startSystem calls run with the given extra arguments on a free port and a
 // fresh data directory, waits until it says it is ready, and stops it (and
 // checks that it stopped cleanly) when the test ends.
-func startSystem(t *testing.T, extra ...string) *system {
+func startSystem(t *testing.T, extra ...string) *running {
 	t.Helper()
-	s := &system{DataDir: t.TempDir(), logs: &lockedBuffer{}}
+	s := &running{DataDir: t.TempDir(), logs: &lockedBuffer{}, Stdout: &lockedBuffer{}}
 	args := append([]string{"run", "--addr", "127.0.0.1:0", "--data-dir", s.DataDir, "--log-level", "warn"}, extra...)
-	env := map[string]string{}
+	s.AdminPassword = newPassword()
+	env := map[string]string{"MICROSHOP_ADMIN_EMAIL": adminEmail, "MICROSHOP_ADMIN_PASSWORD": s.AdminPassword}
 	getenv := func(k string) string { return env[k] }
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
@@ -80,6 +85,7 @@ func startSystem(t *testing.T, extra ...string) *system {
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			line := sc.Text()
+			s.Stdout.Write([]byte(line + "\n"))
 			if i := strings.Index(line, "ready at "); i >= 0 {
 				ready <- strings.Fields(line[i+len("ready at "):])[0]
 			}
@@ -185,14 +191,14 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 
 // startChild starts one service as a separate process of this test binary and
 // waits until it is healthy. It is stopped when the test ends.
-func startChild(t *testing.T, logs io.Writer, args ...string) *exec.Cmd {
+func startChild(t *testing.T, logs io.Writer, env []string, args ...string) *exec.Cmd {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe, args...)
-	cmd.Env = append(os.Environ(), "MICROSHOP_CHILD=1")
+	cmd.Env = append(append(os.Environ(), "MICROSHOP_CHILD=1"), env...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -217,3 +223,29 @@ func waitHealthy(t *testing.T, url string) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// login returns an access token for email and password.
+func login(t *testing.T, base, email, password string) string {
+	t.Helper()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+		TokenType   string `json:"token_type"`
+	}
+	expect(t, 200, call(t, "POST", base+"/api/v1/auth/login", map[string]string{"email": email, "password": password})).json(t, &tok)
+	if tok.AccessToken == "" || tok.TokenType != "Bearer" {
+		t.Fatalf("login as %s: %+v", email, tok)
+	}
+	return tok.AccessToken
+}
+
+// register creates a customer and returns it with an access token.
+func register(t *testing.T, base, name, email string) (apiUser, string) {
+	t.Helper()
+	password := newPassword()
+	var u apiUser
+	expect(t, 201, call(t, "POST", base+"/api/v1/auth/register", map[string]string{"name": name, "email": email, "password": password})).json(t, &u)
+	return u, login(t, base, email, password)
+}
+
+// bearer returns the header pair for a token.
+func bearer(token string) []string { return []string{"Authorization", "Bearer " + token} }

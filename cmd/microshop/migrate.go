@@ -5,6 +5,8 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+
+	"github.com/microshop/microshop/internal/system"
 )
 
 func migrateCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
@@ -23,7 +25,7 @@ func migrateCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra
 				if url == "" {
 					url = databaseURL(getenv, name)
 				}
-				db, err := openDB(cmd.Context(), url, name, cfg.dataDir)
+				db, err := system.OpenDB(cmd.Context(), url, name, cfg.dataDir)
 				if err != nil {
 					return fmt.Errorf("%s: %w", name, err)
 				}

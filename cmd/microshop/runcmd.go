@@ -2,19 +2,27 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/microshop/microshop/internal/platform/auth"
 	"github.com/microshop/microshop/internal/platform/logging"
 	"github.com/microshop/microshop/internal/platform/server"
 	"github.com/microshop/microshop/internal/supervisor"
+	"github.com/microshop/microshop/internal/system"
 )
 
 // childEnv marks a process started by `microshop run`; the test binary uses it
@@ -35,6 +43,9 @@ func runCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra.Com
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := logging.New(stderr, o.logFormat, o.logLevel)
+			if err := os.MkdirAll(o.dataDir, 0o750); err != nil {
+				return err
+			}
 			if o.monolith {
 				return runMonolith(cmd.Context(), &o, getenv, stdout, log)
 			}
@@ -46,6 +57,7 @@ func runCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra.Com
 	fs.BoolVar(&o.monolith, "monolith", false, "run every module in this one process, calling each other in memory")
 	fs.DurationVar(&o.restartDelay, "restart-delay", time.Second, "wait before restarting a service process that died")
 	o.commonFlags(fs, getenv)
+	o.limitFlags(fs, getenv)
 	return cmd
 }
 
@@ -54,9 +66,6 @@ func runCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra.Com
 func runServices(ctx context.Context, o *runOptions, getenv func(string) string, stdout, stderr io.Writer, log *slog.Logger) error {
 	exe, err := os.Executable()
 	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(o.dataDir, 0o750); err != nil {
 		return err
 	}
 	addrs := map[string]string{"gateway": o.addr}
@@ -70,17 +79,32 @@ func runServices(ctx context.Context, o *runOptions, getenv func(string) string,
 			return err
 		}
 	}
+	// orders proves who it is to products with its own key; products trusts
+	// that key alone for its internal endpoints.
+	ordersKey, err := serviceKey(filepath.Join(o.dataDir, "keys", "orders.key"))
+	if err != nil {
+		return err
+	}
+	env := map[string][]string{
+		"orders":   {"MICROSHOP_SERVICE_KEY=" + auth.EncodeKey(ordersKey)},
+		"products": {"MICROSHOP_TRUSTED_SERVICES=orders=" + auth.EncodePublic(ordersKey.Public().(ed25519.PublicKey))},
+		"users":    {"MICROSHOP_ADMIN_EMAIL=" + getenv("MICROSHOP_ADMIN_EMAIL"), "MICROSHOP_ADMIN_PASSWORD=" + getenv("MICROSHOP_ADMIN_PASSWORD")},
+	}
 	common := []string{"--data-dir", o.dataDir, "--log-format", o.logFormat, "--log-level", o.logLevel,
 		"--users-url", "http://" + addrs["users"], "--products-url", "http://" + addrs["products"],
 		"--orders-url", "http://" + addrs["orders"]}
 	var procs []supervisor.Process
-	for _, name := range services {
+	for _, name := range system.Services {
 		args := append([]string{"serve", name, "--addr", addrs[name]}, common...)
 		if url := databaseURL(getenv, name); url != "" && name != "gateway" {
 			args = append(args, "--database-url", url)
 		}
+		if name == "gateway" {
+			args = append(args, "--rate-per-client", ftoa(o.limits.PerClient), "--rate-per-user", ftoa(o.limits.PerUser),
+				"--auth-per-minute", ftoa(o.limits.AuthPerMin))
+		}
 		procs = append(procs, supervisor.Process{
-			Name: name, Args: args, Addr: addrs[name], HealthURL: "http://" + addrs[name] + "/healthz",
+			Name: name, Args: args, Env: env[name], Addr: addrs[name], HealthURL: "http://" + addrs[name] + "/healthz",
 		})
 	}
 	sup := &supervisor.Supervisor{
@@ -92,9 +116,36 @@ func runServices(ctx context.Context, o *runOptions, getenv func(string) string,
 		StateFile:    filepath.Join(o.dataDir, "run", "services.json"),
 	}
 	return sup.Run(ctx, procs, func() {
-		fmt.Fprintf(stdout, "microshop ready at http://%s (mode: services; users %s, products %s, orders %s; state in %s)\n",
-			addrs["gateway"], addrs["users"], addrs["products"], addrs["orders"], sup.StateFile)
+		url := "http://" + addrs["gateway"]
+		demoAccounts(ctx, url, o.dataDir, stdout, log)
+		fmt.Fprintf(stdout, "microshop ready at %s (mode: services; users %s, products %s, orders %s; state in %s)\n",
+			url, addrs["users"], addrs["products"], addrs["orders"], sup.StateFile)
 	})
+}
+
+func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+
+// serviceKey reads a service's private key from path, creating it (0600) on
+// first use, so that keys survive restarts of `microshop run`.
+func serviceKey(path string) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return auth.ParseServiceKey(string(b))
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, []byte(auth.EncodeKey(key)), 0o600); err != nil {
+		return nil, err
+	}
+	return key, nil
 }
 
 // freeAddr asks the kernel for a free loopback port. The port is released
@@ -109,47 +160,34 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// runMonolith runs every module in this process. orders calls users and products
-// through the same interfaces their HTTP clients implement, but in memory.
+// runMonolith runs every module in this process behind the gateway.
 func runMonolith(ctx context.Context, o *runOptions, getenv func(string) string, stdout io.Writer, log *slog.Logger) error {
-	dbs := map[string]string{}
-	for _, name := range []string{"users", "products", "orders"} {
-		dbs[name] = databaseURL(getenv, name)
-	}
-	usersDB, err := openDB(ctx, dbs["users"], "users", o.dataDir)
+	o.seed = true
+	cfg, err := o.system(getenv, log)
 	if err != nil {
 		return err
 	}
-	usersSvc, usersMod := newUsers(usersDB, log.With("service", "users"))
-	defer usersMod.close()
-
-	productsDB, err := openDB(ctx, dbs["products"], "products", o.dataDir)
+	m, err := system.Monolith(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	productsSvc, productsMod, err := newProducts(ctx, productsDB, true, log.With("service", "products"))
-	if err != nil {
-		productsDB.Close()
-		return err
-	}
-	defer productsMod.close()
-
-	ordersDB, err := openDB(ctx, dbs["orders"], "orders", o.dataDir)
-	if err != nil {
-		return err
-	}
-	ordersMod := newOrders(ordersDB, usersSvc, productsSvc, nil, log.With("service", "orders"))
-	defer ordersMod.close()
-
-	gw, err := newGateway(map[string]*module{"users": usersMod, "products": productsMod, "orders": ordersMod}, log.With("service", "gateway"))
-	if err != nil {
-		return err
-	}
+	defer m.Close()
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return err
 	}
-	go ordersMod.run(ctx)
-	fmt.Fprintf(stdout, "microshop ready at http://%s (mode: monolith)\n", ln.Addr())
-	return server.Serve(ctx, ln, gw, log)
+	go m.Run(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- server.Serve(ctx, ln, m.Handler, log) }()
+	url := "http://" + ln.Addr().String()
+	demoAccounts(ctx, url, o.dataDir, stdout, log)
+	fmt.Fprintf(stdout, "microshop ready at %s (mode: monolith)\n", url)
+	return <-errc
+}
+
+// newPassword returns a random password of 22 URL-safe characters (128 bits).
+func newPassword() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }

@@ -6,13 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"slices"
 
 	"github.com/spf13/cobra"
 
-	"github.com/microshop/microshop/internal/gateway"
+	"github.com/microshop/microshop/internal/platform/auth"
 	"github.com/microshop/microshop/internal/platform/logging"
 	"github.com/microshop/microshop/internal/platform/server"
+	"github.com/microshop/microshop/internal/system"
 )
 
 func serveCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
@@ -21,7 +21,7 @@ func serveCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra.C
 		Use:       "serve users|products|orders|gateway",
 		Short:     "Run one service (what a container runs)",
 		Args:      cobra.MatchAll(cobra.ExactArgs(1), cobra.OnlyValidArgs),
-		ValidArgs: services,
+		ValidArgs: system.Services,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			if !cmd.Flags().Changed("addr") && getenv("MICROSHOP_ADDR") == "" {
@@ -30,11 +30,16 @@ func serveCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra.C
 					"orders": defaultOrdersAddr, "gateway": defaultGatewayAddr,
 				}[name]
 			}
-			if !cmd.Flags().Changed("database-url") {
-				cfg.databaseURL = databaseURL(getenv, name)
-			}
 			log := logging.New(stderr, cfg.logFormat, cfg.logLevel).With("service", name)
-			return serve(cmd.Context(), name, &cfg, log)
+			sc, err := cfg.system(getenv, log)
+			if err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("database-url") {
+				url := cfg.databaseURL
+				sc.DatabaseURL = func(string) string { return url }
+			}
+			return serve(cmd.Context(), name, cfg.addr, sc, log)
 		},
 	}
 	fs := cmd.Flags()
@@ -44,71 +49,57 @@ func serveCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra.C
 	fs.BoolVar(&cfg.seed, "seed", envOr(getenv, "MICROSHOP_SEED", "true") == "true", "products: add the demo catalog when it is empty (MICROSHOP_SEED)")
 	cfg.commonFlags(fs, getenv)
 	cfg.peerFlags(fs, getenv)
+	cfg.limitFlags(fs, getenv)
 	return cmd
 }
 
-// serve runs one service until ctx is done.
-func serve(ctx context.Context, name string, cfg *config, log *slog.Logger) error {
-	if !slices.Contains(services, name) {
-		return fmt.Errorf("unknown service %q", name)
+// system turns the flags and the environment into a system.Config. Secrets
+// (keys, the admin password) come only from the environment, never from flags,
+// which other users of the machine can read in the process list.
+func (c *config) system(getenv func(string) string, log *slog.Logger) (system.Config, error) {
+	sc := system.Config{
+		DataDir:       c.dataDir,
+		DatabaseURL:   func(service string) string { return databaseURL(getenv, service) },
+		UsersURL:      c.usersURL,
+		ProductsURL:   c.productsURL,
+		OrdersURL:     c.ordersURL,
+		Seed:          c.seed,
+		AdminEmail:    getenv("MICROSHOP_ADMIN_EMAIL"),
+		AdminPassword: getenv("MICROSHOP_ADMIN_PASSWORD"),
+		Limits:        c.limits,
+		Log:           log,
 	}
-	m, err := buildService(ctx, name, cfg, log)
+	if k := getenv("MICROSHOP_SERVICE_KEY"); k != "" {
+		key, err := auth.ParseServiceKey(k)
+		if err != nil {
+			return sc, fmt.Errorf("MICROSHOP_SERVICE_KEY: %w", err)
+		}
+		sc.ServiceKey = key
+	}
+	trusted, err := auth.ParseTrusted(getenv("MICROSHOP_TRUSTED_SERVICES"))
 	if err != nil {
-		return err
+		return sc, fmt.Errorf("MICROSHOP_TRUSTED_SERVICES: %w", err)
 	}
-	if m.close != nil {
-		defer m.close()
-	}
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return err
-	}
-	if m.run != nil {
-		go m.run(ctx)
-	}
-	log.Info("listening", "addr", "http://"+ln.Addr().String())
-	return server.Serve(ctx, ln, m.handler, log)
+	sc.Trusted = trusted
+	return sc, nil
 }
 
-func buildService(ctx context.Context, name string, cfg *config, log *slog.Logger) (*module, error) {
-	if name == "gateway" {
-		ups := map[string]*module{}
-		for svc, url := range map[string]string{"users": cfg.usersURL, "products": cfg.productsURL, "orders": cfg.ordersURL} {
-			h, err := gateway.Proxy(svc, url, log)
-			if err != nil {
-				return nil, err
-			}
-			ups[svc] = &module{handler: h, ready: gateway.ProbeURL(url)}
-		}
-		h, err := newGateway(ups, log)
-		if err != nil {
-			return nil, err
-		}
-		return &module{handler: h}, nil
-	}
-	db, err := openDB(ctx, cfg.databaseURL, name, cfg.dataDir)
+// serve runs one service until ctx is done.
+func serve(ctx context.Context, name, addr string, cfg system.Config, log *slog.Logger) error {
+	m, err := system.Service(ctx, name, cfg)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	switch name {
-	case "users":
-		_, m := newUsers(db, log)
-		return m, nil
-	case "products":
-		_, m, err := newProducts(ctx, db, cfg.seed, log)
-		if err != nil {
-			db.Close()
-		}
-		return m, err
-	default: // orders
-		uc, pc, err := peerClients(cfg, log)
-		if err != nil {
-			db.Close()
-			return nil, err
-		}
-		info := func(context.Context) map[string]any {
-			return map[string]any{"upstreams": map[string]any{"users": uc.State(), "products": pc.State()}}
-		}
-		return newOrders(db, uc, pc, info, log), nil
+	if m.Close != nil {
+		defer m.Close()
 	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	if m.Run != nil {
+		go m.Run(ctx)
+	}
+	log.Info("listening", "addr", "http://"+ln.Addr().String())
+	return server.Serve(ctx, ln, m.Handler, log)
 }

@@ -20,7 +20,9 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/microshop/microshop/internal/platform/auth"
 	"github.com/microshop/microshop/internal/platform/deadline"
+	"github.com/microshop/microshop/internal/platform/fault"
 	"github.com/microshop/microshop/internal/platform/problem"
 	"github.com/microshop/microshop/internal/platform/requestid"
 	"github.com/microshop/microshop/internal/platform/server"
@@ -30,23 +32,31 @@ import (
 // MaxBodyBytes bounds the body of any request through the gateway.
 const MaxBodyBytes = 64 << 10
 
-// Upstream is one service behind the gateway: the handler requests are sent to
-// (a reverse proxy, or the service's own handler in the monolith) and a probe
-// that reports its readiness.
+// Upstream is one service behind the gateway: the public path prefixes it
+// serves, the handler requests are sent to (a reverse proxy, or the service's
+// own handler in the monolith) and a probe that reports its readiness.
 type Upstream struct {
-	Name    string
-	Prefix  string // public path prefix, for example /api/v1/users
-	Handler http.Handler
-	Ready   func(ctx context.Context) (report any, ok bool)
+	Name     string
+	Prefixes []string // for example /api/v1/users
+	Handler  http.Handler
+	Ready    func(ctx context.Context) (report any, ok bool)
 }
 
-// Handler returns the gateway's handler. spec is the public OpenAPI document.
-func Handler(ups []Upstream, spec []byte, log *slog.Logger) http.Handler {
+// Handler returns the gateway's handler. spec is the public OpenAPI document;
+// authn verifies access tokens; limits bound request rates.
+//
+// A request passes, in order: security headers, request id and deadline,
+// per-client rate limit, token verification (a bad token is a 401 on any
+// route), per-user rate limit, the rule that every route but the public ones
+// needs a token, then the route itself.
+func Handler(ups []Upstream, spec []byte, authn *auth.Authenticator, limits Limits, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	for _, u := range ups {
-		h := inPrefix(u.Prefix, limitBody(u.Handler))
-		mux.Handle(u.Prefix, h)
-		mux.Handle(u.Prefix+"/", h)
+		for _, prefix := range u.Prefixes {
+			h := inPrefix(prefix, limitBody(u.Handler))
+			mux.Handle(prefix, h)
+			mux.Handle(prefix+"/", h)
+		}
 	}
 	mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/openapi+json")
@@ -65,7 +75,40 @@ func Handler(ups []Upstream, spec []byte, log *slog.Logger) http.Handler {
 	})
 	mux.HandleFunc("GET /problems/{code}", describeProblem)
 	mux.HandleFunc("/", server.NotFound)
-	return securityHeaders(server.Middleware(log, mux))
+	perClient, perUser := rateLimits(limits)
+	h := perClient(authn.Middleware(perUser(requireToken(mux))))
+	return securityHeaders(server.Middleware(log, h))
+}
+
+// requireToken refuses anonymous requests to every service route except the
+// public ones. Services check again themselves; this wall only keeps
+// anonymous traffic from reaching them at all.
+func requireToken(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !auth.From(r.Context()).Authenticated() && !isPublic(r) {
+			auth.Unauthorized(w, r, fault.New(fault.Unauthenticated, "authentication required"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isPublic reports whether a route may be used without a token: the catalog
+// (read only), the account endpoints, the JWKS and the gateway's own pages.
+func isPublic(r *http.Request) bool {
+	p := r.URL.Path
+	read := r.Method == http.MethodGet || r.Method == http.MethodHead
+	switch {
+	case !strings.HasPrefix(p, "/api/v1/") && p != "/.well-known/jwks.json":
+		return true // the gateway's own: health, readiness, problem types, unknown paths (404)
+	case p == "/api/v1/openapi.json", p == "/.well-known/jwks.json":
+		return read
+	case p == "/api/v1/products", strings.HasPrefix(p, "/api/v1/products/"):
+		return read
+	case r.Method == http.MethodPost && (isCredentialRoute(p) || p == "/api/v1/auth/logout"):
+		return true
+	}
+	return false
 }
 
 // readiness probes every upstream concurrently.

@@ -24,6 +24,7 @@ import (
 	"github.com/microshop/microshop/internal/platform/deadline"
 	"github.com/microshop/microshop/internal/platform/logging"
 	"github.com/microshop/microshop/internal/platform/problem"
+	"github.com/microshop/microshop/internal/platform/problem/problemtest"
 	"github.com/microshop/microshop/internal/platform/requestid"
 	"github.com/microshop/microshop/internal/platform/server"
 	"github.com/microshop/microshop/internal/platform/tcpfault"
@@ -106,6 +107,7 @@ type fixture struct {
 // options change a fixture's upstream base URLs before the gateway is built.
 type options struct {
 	baseURL map[string]string // service -> URL that replaces the backend's
+	limits  gateway.Limits
 }
 
 func newFixture(t *testing.T, o options) *fixture {
@@ -125,13 +127,13 @@ func newFixture(t *testing.T, o options) *fixture {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ups = append(ups, gateway.Upstream{Name: name, Prefix: "/api/v1/" + name, Handler: h, Ready: gateway.ProbeURL(base)})
+		ups = append(ups, gateway.Upstream{Name: name, Prefixes: []string{"/api/v1/" + name}, Handler: h, Ready: gateway.ProbeURL(base)})
 	}
 	spec, err := gateway.OpenAPI(describeSample)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.gw = httptest.NewServer(gateway.Handler(ups, spec, log))
+	f.gw = httptest.NewServer(gateway.Handler(ups, spec, testAuthn(), o.limits, log))
 	t.Cleanup(f.gw.Close)
 	return f
 }
@@ -159,8 +161,16 @@ type response struct {
 	body   []byte
 }
 
+// send sends req with a valid customer token unless it already has an
+// Authorization header (set it to "-" to send none).
 func send(t *testing.T, client *http.Client, req *http.Request) response {
 	t.Helper()
+	switch req.Header.Get("Authorization") {
+	case "":
+		req.Header.Set("Authorization", "Bearer "+testToken(t, "customer"))
+	case "-":
+		req.Header.Del("Authorization")
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
@@ -183,21 +193,6 @@ func (f *fixture) get(t *testing.T, target string, header map[string]string) res
 		req.Header.Set(k, v)
 	}
 	return send(t, http.DefaultClient, req)
-}
-
-func decodeProblem(t *testing.T, res response) problem.Problem {
-	t.Helper()
-	if ct := res.header.Get("Content-Type"); ct != problem.ContentType {
-		t.Errorf("Content-Type = %q, want %q (body %s)", ct, problem.ContentType, res.body)
-	}
-	var p problem.Problem
-	if err := json.Unmarshal(res.body, &p); err != nil {
-		t.Fatalf("body is not a problem: %v: %s", err, res.body)
-	}
-	if p.Status != res.status {
-		t.Errorf("problem status %d != response status %d", p.Status, res.status)
-	}
-	return p
 }
 
 func TestRoutes(t *testing.T) {
@@ -258,7 +253,7 @@ func TestNotRouted(t *testing.T) {
 			if res.status != http.StatusNotFound {
 				t.Errorf("status = %d, want 404: %s", res.status, res.body)
 			}
-			if p := decodeProblem(t, res); p.Type != "/problems/not-found" {
+			if p := problemtest.Decode(t, res.status, res.header, res.body); p.Type != "/problems/not-found" {
 				t.Errorf("type = %q, want /problems/not-found", p.Type)
 			}
 			if hits := f.rec.all(); len(hits) != 0 {
@@ -308,7 +303,7 @@ func TestPathTricksNeverReachInternal(t *testing.T) {
 				t.Errorf("status = %d, want %d: %s", res.status, tt.wantStatus, res.body)
 			}
 			if res.status == 404 {
-				if p := decodeProblem(t, res); p.Type != "/problems/not-found" {
+				if p := problemtest.Decode(t, res.status, res.header, res.body); p.Type != "/problems/not-found" {
 					t.Errorf("type = %q, want /problems/not-found", p.Type)
 				}
 			}
@@ -358,7 +353,7 @@ func TestBodyLimit(t *testing.T) {
 			if tt.wantStatus == 200 {
 				return
 			}
-			p := decodeProblem(t, res)
+			p := problemtest.Decode(t, res.status, res.header, res.body)
 			if p.Type != "/problems/too-large" {
 				t.Errorf("type = %q, want /problems/too-large", p.Type)
 			}
@@ -473,7 +468,7 @@ func TestUpstreamDown(t *testing.T) {
 	if res.status != http.StatusServiceUnavailable {
 		t.Fatalf("status = %d, want 503: %s", res.status, res.body)
 	}
-	p := decodeProblem(t, res)
+	p := problemtest.Decode(t, res.status, res.header, res.body)
 	want := problem.Problem{Type: "/problems/upstream-unavailable", Title: "Service unavailable", Status: 503,
 		Detail: "orders is unavailable", Instance: "/api/v1/orders/o1", RequestID: "rid-down"}
 	if diff := cmp.Diff(want, p, cmpopts.IgnoreUnexported(problem.Problem{})); diff != "" {
@@ -500,8 +495,8 @@ func TestSlowUpstreamTimesOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw := httptest.NewServer(gateway.Handler([]gateway.Upstream{{Name: "products", Prefix: "/api/v1/products", Handler: h,
-		Ready: func(context.Context) (any, bool) { return nil, true }}}, []byte("{}"), logging.Discard()))
+	gw := httptest.NewServer(gateway.Handler([]gateway.Upstream{{Name: "products", Prefixes: []string{"/api/v1/products"}, Handler: h,
+		Ready: func(context.Context) (any, bool) { return nil, true }}}, []byte("{}"), testAuthn(), gateway.Limits{}, logging.Discard()))
 	t.Cleanup(gw.Close)
 
 	req, err := http.NewRequest(http.MethodGet, gw.URL+"/api/v1/products/p1", nil)
@@ -515,7 +510,7 @@ func TestSlowUpstreamTimesOut(t *testing.T) {
 	if res.status != http.StatusGatewayTimeout {
 		t.Fatalf("status = %d, want 504: %s", res.status, res.body)
 	}
-	if p := decodeProblem(t, res); p.Type != "/problems/upstream-timeout" || p.Detail != "products did not answer in time" {
+	if p := problemtest.Decode(t, res.status, res.header, res.body); p.Type != "/problems/upstream-timeout" || p.Detail != "products did not answer in time" {
 		t.Errorf("problem = %+v, want upstream-timeout", p)
 	}
 	if elapsed > time.Second {
@@ -617,7 +612,7 @@ func TestDescribeProblem(t *testing.T) {
 	if res.status != 404 {
 		t.Errorf("unknown type: status = %d, want 404", res.status)
 	}
-	if p := decodeProblem(t, res); p.Type != "/problems/not-found" {
+	if p := problemtest.Decode(t, res.status, res.header, res.body); p.Type != "/problems/not-found" {
 		t.Errorf("unknown type: %+v", p)
 	}
 }
@@ -629,10 +624,10 @@ func TestInProcessUpstreams(t *testing.T) {
 	log := logging.Discard()
 	var ups []gateway.Upstream
 	for _, name := range services {
-		ups = append(ups, gateway.Upstream{Name: name, Prefix: "/api/v1/" + name, Handler: service(name, rec, log),
+		ups = append(ups, gateway.Upstream{Name: name, Prefixes: []string{"/api/v1/" + name}, Handler: service(name, rec, log),
 			Ready: func(context.Context) (any, bool) { return map[string]string{"status": "ok"}, true }})
 	}
-	gw := httptest.NewServer(gateway.Handler(ups, []byte(`{"openapi":"3.1.0"}`), log))
+	gw := httptest.NewServer(gateway.Handler(ups, []byte(`{"openapi":"3.1.0"}`), testAuthn(), gateway.Limits{}, log))
 	t.Cleanup(gw.Close)
 
 	tests := []struct {

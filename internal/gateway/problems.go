@@ -39,6 +39,9 @@ var problemTypes = map[string]string{
 	"cancelled":              "The request was cancelled before it completed, usually because the client or a caller gave up.",
 	"timeout":                "The request did not complete before its deadline.",
 	"rate-limited":           "Too many requests; retry after the Retry-After delay.",
+	"invalid-token":          "The bearer token (or service token) is malformed, expired, not yet valid, signed by an unknown key or for another audience. Log in again or refresh the token.",
+	"invalid-credentials":    "The email or the password is wrong. The answer is the same for an unknown email.",
+	"too-many-attempts":      "Too many failed logins for this account; wait for the Retry-After delay.",
 	"internal":               "An unexpected error; it was logged with the request id. Nothing about it is shown to clients.",
 }
 

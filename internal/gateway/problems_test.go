@@ -251,7 +251,7 @@ func TestEveryProblemCodeIsDocumented(t *testing.T) {
 		}
 	}
 
-	h := gateway.Handler(nil, nil, logging.Discard())
+	h := gateway.Handler(nil, nil, testAuthn(), gateway.Limits{}, logging.Discard())
 	codes := make([]string, 0, len(s.codes))
 	for c := range s.codes {
 		codes = append(codes, c)

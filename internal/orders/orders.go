@@ -88,6 +88,22 @@ type EnrichedLine struct {
 	Product   *products.Product `json:"product" doc:"The product now; null when unavailable."`
 }
 
+// Viewer is who reads an order: a user sees their own orders, an admin sees
+// every order.
+type Viewer struct {
+	UserID string
+	Admin  bool
+}
+
+// CanSee reports whether v may see an order of the user ownerID.
+func (v Viewer) CanSee(ownerID string) bool {
+	return v.Admin || (v.UserID != "" && v.UserID == ownerID)
+}
+
+// OrderNotFound returns the error for an order that does not exist, or that
+// the caller may not see: the two must not be told apart.
+func OrderNotFound() *fault.Error { return fault.New(fault.NotFound, "order not found") }
+
 // PlaceRequest is the input to Place.
 type PlaceRequest struct {
 	UserID string

@@ -110,3 +110,26 @@ func TestOrderTransition(t *testing.T) {
 		})
 	}
 }
+
+func TestViewerCanSee(t *testing.T) {
+	const other = "0190f000-0000-7000-8000-000000000002"
+	tests := []struct {
+		name   string
+		viewer orders.Viewer
+		owner  string
+		want   bool
+	}{
+		{"owner", orders.Viewer{UserID: user}, user, true},
+		{"another user", orders.Viewer{UserID: other}, user, false},
+		{"admin", orders.Viewer{UserID: other, Admin: true}, user, true},
+		{"nobody", orders.Viewer{}, user, false},
+		{"nobody, order without owner", orders.Viewer{}, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.viewer.CanSee(tt.owner); got != tt.want {
+				t.Errorf("%+v.CanSee(%q) = %v, want %v", tt.viewer, tt.owner, got, tt.want)
+			}
+		})
+	}
+}

@@ -240,19 +240,24 @@ func shortageReason(res products.Reservation, names map[string]string) string {
 // Order returns the order with id, or a fault.NotFound error.
 func (s *Service) Order(ctx context.Context, id string) (Order, error) {
 	if !ValidID(id) {
-		return Order{}, fault.New(fault.NotFound, "order not found")
+		return Order{}, OrderNotFound()
 	}
 	return s.store.Order(ctx, id)
 }
 
 // Enriched returns the order with id together with its user and products, which
-// are fetched at the same time. A part that cannot be fetched is left out and
-// named in Degraded: only reading the order itself can fail, with a
-// fault.NotFound error for an unknown id.
-func (s *Service) Enriched(ctx context.Context, id string) (EnrichedOrder, error) {
+// are fetched at the same time, if v may see it. A part that cannot be fetched
+// is left out and named in Degraded: only reading the order itself can fail,
+// with a fault.NotFound error for an unknown id. An order v may not see is the
+// same fault.NotFound error, found before anything else is asked for, so that
+// nobody learns which orders of others exist.
+func (s *Service) Enriched(ctx context.Context, id string, v Viewer) (EnrichedOrder, error) {
 	o, err := s.Order(ctx, id)
 	if err != nil {
 		return EnrichedOrder{}, err
+	}
+	if !v.CanSee(o.UserID) {
+		return EnrichedOrder{}, OrderNotFound()
 	}
 	ids := make([]string, len(o.Lines))
 	for i, l := range o.Lines {

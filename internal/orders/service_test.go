@@ -3,6 +3,7 @@ package orders_test
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/microshop/microshop/internal/orders"
 	"github.com/microshop/microshop/internal/orders/ordersdb"
+	"github.com/microshop/microshop/internal/platform/auth"
 	"github.com/microshop/microshop/internal/platform/fault"
 	"github.com/microshop/microshop/internal/platform/logging"
 	"github.com/microshop/microshop/internal/platform/sqldb"
@@ -40,7 +42,7 @@ func newShop(t *testing.T) *shop {
 	ctx := context.Background()
 	s := &shop{
 		store:   ordersdb.New(sqldbtest.Open(t, sqldb.SQLite, "orders", ordersdb.Migrations())),
-		users:   users.NewService(usersdb.New(sqldbtest.Open(t, sqldb.SQLite, "users", usersdb.Migrations()))),
+		users:   users.NewService(usersdb.New(sqldbtest.Open(t, sqldb.SQLite, "users", usersdb.Migrations())), logging.Discard()),
 		catalog: products.NewService(productsdb.New(sqldbtest.Open(t, sqldb.SQLite, "products", productsdb.Migrations()))),
 	}
 	s.svc = s.with(s.users, s.catalog)
@@ -94,6 +96,17 @@ func (s *shop) orders(t *testing.T, userID string) []string {
 		out = append(out, o.ID+" "+o.Status)
 	}
 	return out
+}
+
+// as returns ctx acting for the customer userID, as the Authenticator leaves
+// it: the in-memory users and products services see who calls.
+func as(ctx context.Context, userID string) context.Context {
+	return auth.WithPrincipal(ctx, auth.Principal{UserID: userID, Role: auth.RoleCustomer})
+}
+
+// asAdmin returns ctx acting for the administrator userID.
+func asAdmin(ctx context.Context, userID string) context.Context {
+	return auth.WithPrincipal(ctx, auth.Principal{UserID: userID, Role: auth.RoleAdmin})
 }
 
 func line(p products.Product, qty int) orders.LineRequest {
@@ -178,8 +191,9 @@ func TestPlace(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newShop(t)
-			ctx := context.Background()
-			got, replayed, err := s.svc.Place(ctx, tt.req(s))
+			req := tt.req(s)
+			ctx := as(context.Background(), req.UserID)
+			got, replayed, err := s.svc.Place(ctx, req)
 			if tt.want == nil {
 				wantFault(t, err, tt.wantKind, tt.wantCode)
 				if got := s.orders(t, s.ada.ID); got != nil {
@@ -215,7 +229,7 @@ func TestPlaceIdempotency(t *testing.T) {
 		t.Fatal(err)
 	}
 	req := orders.PlaceRequest{UserID: s.ada.ID, Lines: []orders.LineRequest{line(s.mug, 1), line(s.shirt, 1)}, IdempotencyKey: "checkout-1"}
-	first, replayed, err := s.svc.Place(ctx, req)
+	first, replayed, err := s.svc.Place(as(ctx, s.ada.ID), req)
 	if err != nil || replayed {
 		t.Fatalf("first Place() = replayed %v, error %v", replayed, err)
 	}
@@ -235,7 +249,7 @@ func TestPlaceIdempotency(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, replayed, err := s.svc.Place(ctx, tt.req)
+			got, replayed, err := s.svc.Place(as(ctx, tt.req.UserID), tt.req)
 			if tt.wantCode != "" {
 				wantFault(t, err, fault.Unprocessable, tt.wantCode)
 				return
@@ -272,7 +286,7 @@ func TestPlaceConcurrentSameKey(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			o, replayed, err := s.svc.Place(context.Background(), req)
+			o, replayed, err := s.svc.Place(as(context.Background(), s.ada.ID), req)
 			results[i] = result{o, replayed, err}
 		})
 	}
@@ -344,7 +358,7 @@ func TestPlaceUndoesFailedReservation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newShop(t)
-			ctx, cancel := context.WithCancel(context.Background())
+			ctx, cancel := context.WithCancel(as(context.Background(), s.ada.ID))
 			defer cancel()
 			svc := s.with(s.users, &brokenCatalog{Catalog: s.catalog, reserve: tt.fail(cancel)})
 			req := orders.PlaceRequest{UserID: s.ada.ID, Lines: []orders.LineRequest{line(s.mug, 3), line(s.lamp, 1)}, IdempotencyKey: "k"}
@@ -357,7 +371,7 @@ func TestPlaceUndoesFailedReservation(t *testing.T) {
 				t.Errorf("orders after undo = %v, want none", got)
 			}
 			// Nothing is left of the first try: a retry with the same key places the order.
-			o, replayed, err := s.svc.Place(context.Background(), req)
+			o, replayed, err := s.svc.Place(as(context.Background(), s.ada.ID), req)
 			if err != nil || replayed || o.Status != orders.StatusConfirmed {
 				t.Errorf("retry = %s replayed %v error %v, want a new confirmed order", o.Status, replayed, err)
 			}
@@ -371,10 +385,11 @@ func stuckOrder(t *testing.T, s *shop, key string) {
 	t.Helper()
 	broken := &brokenCatalog{Catalog: s.catalog, reserve: unavailable, release: fault.New(fault.Unavailable, "products is unavailable")}
 	req := orders.PlaceRequest{UserID: s.ada.ID, Lines: []orders.LineRequest{line(s.mug, 4)}, IdempotencyKey: key}
-	_, _, err := s.with(s.users, broken).Place(context.Background(), req)
+	ctx := as(context.Background(), s.ada.ID)
+	_, _, err := s.with(s.users, broken).Place(ctx, req)
 	wantFault(t, err, fault.Unavailable, "")
 	// While pending, a retry with the key is told to wait.
-	_, _, err = s.svc.Place(context.Background(), req)
+	_, _, err = s.svc.Place(ctx, req)
 	wantFault(t, err, fault.Conflict, "request-in-progress")
 	if got := s.stock(t)["Mug"]; got != 6 {
 		t.Fatalf("mugs held by the stuck order: stock = %d, want 6", got)
@@ -385,7 +400,7 @@ func TestExpirePending(t *testing.T) {
 	s := newShop(t)
 	ctx := context.Background()
 	stuckOrder(t, s, "k")
-	if _, _, err := s.svc.Place(ctx, orders.PlaceRequest{UserID: s.ada.ID, Lines: []orders.LineRequest{line(s.shirt, 1)}}); err != nil {
+	if _, _, err := s.svc.Place(as(ctx, s.ada.ID), orders.PlaceRequest{UserID: s.ada.ID, Lines: []orders.LineRequest{line(s.shirt, 1)}}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -406,7 +421,7 @@ func TestExpirePending(t *testing.T) {
 		t.Errorf("stock (-want +got):\n%s", diff)
 	}
 	// The key now replays the rejected order.
-	o, replayed, err := s.svc.Place(ctx, orders.PlaceRequest{UserID: s.ada.ID, Lines: []orders.LineRequest{line(s.mug, 4)}, IdempotencyKey: "k"})
+	o, replayed, err := s.svc.Place(as(ctx, s.ada.ID), orders.PlaceRequest{UserID: s.ada.ID, Lines: []orders.LineRequest{line(s.mug, 4)}, IdempotencyKey: "k"})
 	if err != nil || !replayed || o.Status != orders.StatusRejected || o.Reason != orders.ExpiredReason {
 		t.Errorf("replay = %s %q replayed %v error %v, want the rejected order", o.Status, o.Reason, replayed, err)
 	}
@@ -447,7 +462,7 @@ func (downCatalog) Products(context.Context, []string) ([]products.Product, erro
 
 func TestEnriched(t *testing.T) {
 	s := newShop(t)
-	ctx := context.Background()
+	ctx := as(context.Background(), s.ada.ID)
 	o, _, err := s.svc.Place(ctx, orders.PlaceRequest{UserID: s.ada.ID, Lines: []orders.LineRequest{line(s.mug, 1), line(s.shirt, 2)}})
 	if err != nil {
 		t.Fatal(err)
@@ -468,7 +483,7 @@ func TestEnriched(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := tt.svc.Enriched(ctx, o.ID)
+			got, err := tt.svc.Enriched(ctx, o.ID, orders.Viewer{UserID: s.ada.ID})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -485,7 +500,7 @@ func TestEnriched(t *testing.T) {
 		})
 	}
 	for _, id := range []string{"0190f000-0000-7000-8000-000000000000", "not-an-id", ""} {
-		if _, err := s.svc.Enriched(ctx, id); !fault.Is(err, fault.NotFound) {
+		if _, err := s.svc.Enriched(ctx, id, orders.Viewer{UserID: s.ada.ID}); !fault.Is(err, fault.NotFound) {
 			t.Errorf("Enriched(%q) error = %v, want not found", id, err)
 		}
 	}
@@ -496,7 +511,7 @@ func TestListByUser(t *testing.T) {
 	ctx := context.Background()
 	var placed []string
 	for range 5 {
-		o, _, err := s.svc.Place(ctx, orders.PlaceRequest{UserID: s.ada.ID, Lines: []orders.LineRequest{line(s.mug, 1)}})
+		o, _, err := s.svc.Place(as(ctx, s.ada.ID), orders.PlaceRequest{UserID: s.ada.ID, Lines: []orders.LineRequest{line(s.mug, 1)}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -526,5 +541,84 @@ func TestListByUser(t *testing.T) {
 		if _, err := s.svc.ListByUser(ctx, tt.user, tt.cursor, 0); !fault.Is(err, fault.Invalid) {
 			t.Errorf("ListByUser(%q, %q) error = %v, want invalid", tt.user, tt.cursor, err)
 		}
+	}
+}
+
+// countingDirectory and countingCatalog count the calls that reach the real
+// users and products services.
+type countingDirectory struct {
+	orders.UserDirectory
+	calls *atomic.Int32
+}
+
+func (d countingDirectory) User(ctx context.Context, id string) (users.User, error) {
+	d.calls.Add(1)
+	return d.UserDirectory.User(ctx, id)
+}
+
+type countingCatalog struct {
+	orders.Catalog
+	calls *atomic.Int32
+}
+
+func (c countingCatalog) Products(ctx context.Context, ids []string) ([]products.Product, error) {
+	c.calls.Add(1)
+	return c.Catalog.Products(ctx, ids)
+}
+
+// TestEnrichedViewers checks who may see an order: its owner and admins. For
+// anyone else the order is not found, with the very error of an unknown order,
+// and neither the users nor the products service is asked anything about it.
+func TestEnrichedViewers(t *testing.T) {
+	s := newShop(t)
+	ctx := context.Background()
+	bob, err := s.users.Create(ctx, users.NewUser{Name: "Bob", Email: "bob@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, _, err := s.svc.Place(as(ctx, s.ada.ID), orders.PlaceRequest{UserID: s.ada.ID, Lines: []orders.LineRequest{line(s.mug, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var userCalls, productCalls atomic.Int32
+	svc := s.with(countingDirectory{s.users, &userCalls}, countingCatalog{s.catalog, &productCalls})
+	_, unknownErr := svc.Enriched(as(ctx, s.ada.ID), "0190f000-0000-7000-8000-000000000000", orders.Viewer{UserID: s.ada.ID})
+	wantFault(t, unknownErr, fault.NotFound, "")
+	const adminID = "0190f000-0000-7000-8000-00000000ad00"
+	tests := []struct {
+		name   string
+		ctx    context.Context
+		viewer orders.Viewer
+		want   bool
+	}{
+		{"owner", as(ctx, s.ada.ID), orders.Viewer{UserID: s.ada.ID}, true},
+		{"admin", asAdmin(ctx, adminID), orders.Viewer{UserID: adminID, Admin: true}, true},
+		{"another customer", as(ctx, bob.ID), orders.Viewer{UserID: bob.ID}, false},
+		{"nobody", ctx, orders.Viewer{}, false},
+		{"another customer claiming the owner's context", as(ctx, s.ada.ID), orders.Viewer{UserID: bob.ID}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			userCalls.Store(0)
+			productCalls.Store(0)
+			got, err := svc.Enriched(tt.ctx, o.ID, tt.viewer)
+			if tt.want {
+				if err != nil || got.ID != o.ID || got.User == nil || len(got.Degraded) != 0 {
+					t.Fatalf("Enriched() = %+v, %v; want the complete order", got, err)
+				}
+				return
+			}
+			wantFault(t, err, fault.NotFound, "")
+			if err.Error() != unknownErr.Error() || fault.CodeOf(err) != fault.CodeOf(unknownErr) {
+				t.Errorf("error = %q (code %q), want the error of an unknown order, %q (code %q)",
+					err, fault.CodeOf(err), unknownErr, fault.CodeOf(unknownErr))
+			}
+			if got.ID != "" {
+				t.Errorf("Enriched() returned order %s with the error", got.ID)
+			}
+			if n, m := userCalls.Load(), productCalls.Load(); n != 0 || m != 0 {
+				t.Errorf("users called %d times, products %d times; want neither", n, m)
+			}
+		})
 	}
 }

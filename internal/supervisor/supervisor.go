@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -24,6 +25,7 @@ import (
 type Process struct {
 	Name      string
 	Args      []string // arguments after the executable
+	Env       []string // added to the supervisor's environment (secrets go here, not in Args)
 	Addr      string   // host:port it serves on, for the state file
 	HealthURL string   // polled until it answers 200
 }
@@ -57,6 +59,8 @@ func (s *Supervisor) Run(ctx context.Context, procs []Process, ready func()) err
 		s.RestartDelay = time.Second
 	}
 	s.state = map[string]State{}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
 	for _, p := range procs {
 		wg.Go(func() { s.keep(ctx, p) })
@@ -66,6 +70,7 @@ func (s *Supervisor) Run(ctx context.Context, procs []Process, ready func()) err
 	select {
 	case err := <-healthy:
 		if err != nil {
+			cancel() // stop the children that did start
 			wg.Wait()
 			return err
 		}
@@ -101,7 +106,7 @@ func (s *Supervisor) keep(ctx context.Context, p Process) {
 
 func (s *Supervisor) runOnce(ctx context.Context, p Process, restarts int) error {
 	cmd := exec.CommandContext(ctx, s.Executable, p.Args...)
-	cmd.Env = s.Env
+	cmd.Env = append(slices.Clip(s.Env), p.Env...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 10 * time.Second
 	setProcAttr(cmd)

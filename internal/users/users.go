@@ -4,6 +4,8 @@ package users
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"net/mail"
 	"strings"
 	"time"
@@ -42,27 +44,99 @@ type NewUser struct {
 	Email string
 }
 
-// Store keeps users. Implementations return a fault.NotFound error for an unknown
-// id and a fault.Conflict error for a duplicate email.
+// Store keeps users, their credentials, refresh tokens and signing keys.
+// Implementations return a fault.NotFound error for an unknown id or email and
+// a fault.Conflict error (code "email-taken") for a duplicate email. Times are
+// passed in by the Service (its clock); the store compares none of them in SQL.
 type Store interface {
-	CreateUser(ctx context.Context, u User) error
+	// CreateUser stores u with passwordHash ("" for an account that cannot log in).
+	CreateUser(ctx context.Context, u User, passwordHash string) error
 	User(ctx context.Context, id string) (User, error)
 	// Users returns up to limit users with ids greater than after, in id order.
 	Users(ctx context.Context, after string, limit int) ([]User, error)
+	// Credentials returns the user with email and their password hash ("" if
+	// they have none).
+	Credentials(ctx context.Context, email string) (User, string, error)
+	// SetPasswordHash replaces the password hash of the user with id.
+	SetPasswordHash(ctx context.Context, id, passwordHash string) error
+	// UpsertAdmin, in one transaction, creates u (an admin) with passwordHash or,
+	// when a user has u.Email, makes that user an admin with passwordHash; then
+	// it revokes (at now) every refresh token of the account, so no session
+	// opened before survives the change. It returns the stored user.
+	UpsertAdmin(ctx context.Context, u User, passwordHash string, now time.Time) (User, error)
+
+	// CreateRefreshToken stores t.
+	CreateRefreshToken(ctx context.Context, t RefreshToken) error
+	// RotateRefreshToken, in one transaction, finds the token whose hash is
+	// hash and, if it is neither revoked, used nor expired at now, marks it used
+	// (conditionally: only if it still is unused, so that of two concurrent
+	// rotations one wins) and stores next in its family, for its user. It
+	// returns the presented token (with next's FamilyID and UserID being its
+	// own). An unknown, revoked or expired token is an ErrTokenInvalid error; a
+	// used one (or one used concurrently) revokes its whole family, which is
+	// committed, and is an ErrTokenReused error.
+	RotateRefreshToken(ctx context.Context, hash string, next RefreshToken, now time.Time) (RefreshToken, error)
+	// RevokeRefreshFamily revokes, at now, every token of the family of the token
+	// whose hash is hash. An unknown hash is not an error.
+	RevokeRefreshFamily(ctx context.Context, hash string, now time.Time) error
+
+	// SigningKeys returns every stored signing key, newest first.
+	SigningKeys(ctx context.Context) ([]SigningKey, error)
+	// AddSigningKey stores k, which must be active, unless an active key exists
+	// already (even one added concurrently); it reports whether k was stored.
+	AddSigningKey(ctx context.Context, k SigningKey) (bool, error)
+	// RotateSigningKey, in one transaction, retires the active key at k.CreatedAt,
+	// stores k as the active one and deletes the keys retired before purgeBefore.
+	RotateSigningKey(ctx context.Context, k SigningKey, purgeBefore time.Time) error
 }
 
-// Service implements the users use cases.
+// Errors a Store returns about refresh tokens.
+var (
+	ErrTokenInvalid = errors.New("users: refresh token unknown, expired or revoked")
+	ErrTokenReused  = errors.New("users: refresh token used twice; its family is revoked")
+)
+
+// Service implements the users use cases. It is safe for concurrent use.
 type Service struct {
-	store Store
-	now   func() time.Time
+	store    Store
+	log      *slog.Logger
+	hasher   *Hasher
+	now      func() time.Time
+	throttle *throttle
+	keys     keyCache
 }
 
-// NewService returns a Service over store.
-func NewService(store Store) *Service {
-	return &Service{store: store, now: time.Now}
+// An Option changes how a Service works, mostly for tests.
+type Option func(*Service)
+
+// WithHasher makes the service hash and verify passwords with h (tests use
+// cheap parameters, and count verifications).
+func WithHasher(h *Hasher) Option { return func(s *Service) { s.hasher = h } }
+
+// WithClock makes the service read the time from now.
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// NewService returns a Service over store that logs to log. Without
+// WithHasher, passwords are hashed with DefaultParams.
+func NewService(store Store, log *slog.Logger, opts ...Option) *Service {
+	s := &Service{store: store, log: log, now: time.Now, throttle: newThrottle(maxThrottled)}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.hasher == nil {
+		s.hasher = NewHasher(DefaultParams)
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	return s
 }
 
-// Create validates in and stores a new customer. It returns a fault.Invalid error
+// Hasher returns the service's password hasher.
+func (s *Service) Hasher() *Hasher { return s.hasher }
+
+// Create validates in and stores a new customer, who has no password and so
+// cannot log in (an admin creates such accounts). It returns a fault.Invalid error
 // for bad input and a fault.Conflict error when the email is taken.
 func (s *Service) Create(ctx context.Context, in NewUser) (User, error) {
 	name, err := ValidName(in.Name)
@@ -80,7 +154,7 @@ func (s *Service) Create(ctx context.Context, in NewUser) (User, error) {
 		Role:      RoleCustomer,
 		CreatedAt: s.now().UTC().Truncate(time.Microsecond),
 	}
-	if err := s.store.CreateUser(ctx, u); err != nil {
+	if err := s.store.CreateUser(ctx, u, ""); err != nil {
 		return User{}, err
 	}
 	return u, nil

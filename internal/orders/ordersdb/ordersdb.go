@@ -94,7 +94,7 @@ func (s *Store) order(ctx context.Context, q sqldb.Querier, id, suffix string) (
 		return orders.Order{}, fmt.Errorf("ordersdb: get order: %w", err)
 	}
 	if len(list) == 0 {
-		return orders.Order{}, fault.New(fault.NotFound, "order not found")
+		return orders.Order{}, orders.OrderNotFound()
 	}
 	return list[0], nil
 }

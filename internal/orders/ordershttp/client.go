@@ -6,6 +6,7 @@ import (
 	"net/url"
 
 	"github.com/microshop/microshop/internal/orders"
+	"github.com/microshop/microshop/internal/platform/auth"
 	"github.com/microshop/microshop/internal/platform/fault"
 	"github.com/microshop/microshop/internal/platform/upstream"
 )
@@ -16,12 +17,13 @@ type Client struct{ up *upstream.Client }
 // NewClient returns a client that calls the orders service through up.
 func NewClient(up *upstream.Client) *Client { return &Client{up: up} }
 
-// Order returns the order with id, with its user and products. Unknown ids are
-// a fault.NotFound error; an unreachable service is a fault.Unavailable or
+// Order returns the order with id, with its user and products, if the user ctx
+// acts for may see it. Unknown ids, and orders of others, are a
+// fault.NotFound error; an unreachable service is a fault.Unavailable or
 // fault.Timeout error.
 func (c *Client) Order(ctx context.Context, id string) (orders.EnrichedOrder, error) {
 	if !orders.ValidID(id) {
-		return orders.EnrichedOrder{}, fault.New(fault.NotFound, "order not found")
+		return orders.EnrichedOrder{}, orders.OrderNotFound()
 	}
 	var o orders.EnrichedOrder
 	if err := c.up.Get(ctx, "/api/v1/orders/"+url.PathEscape(id), &o); err != nil {
@@ -33,25 +35,27 @@ func (c *Client) Order(ctx context.Context, id string) (orders.EnrichedOrder, er
 	return o, nil
 }
 
-// Place places an order and returns it, confirmed or rejected for lack of stock;
-// a repeated request with the same idempotency key returns the first one's
-// order. Errors are those of orders.Service.Place, or a fault.Unavailable or
-// fault.Timeout error when the service cannot answer. Only a request with an
-// idempotency key is retried: without one a retry could place a second order.
-func (c *Client) Place(ctx context.Context, req orders.PlaceRequest) (orders.Order, error) {
+// Place places an order of lines for the user ctx acts for, whose token the
+// upstream client's Decorate hook (auth.Credentials) sends, and returns it,
+// confirmed or rejected for lack of stock; a repeated request with the same
+// idempotency key (when not empty) returns the first one's order. Errors are
+// those of orders.Service.Place, a fault.Unauthenticated error without a
+// valid user token, or a fault.Unavailable or fault.Timeout error when the
+// service cannot answer. Only a request with an idempotency key is retried:
+// without one a retry could place a second order.
+func (c *Client) Place(ctx context.Context, lines []orders.LineRequest, idempotencyKey string) (orders.Order, error) {
 	body := struct {
-		UserID string               `json:"user_id"`
-		Lines  []orders.LineRequest `json:"lines"`
-	}{req.UserID, req.Lines}
+		Lines []orders.LineRequest `json:"lines"`
+	}{lines}
 	var h http.Header
-	if req.IdempotencyKey != "" {
-		h = http.Header{"Idempotency-Key": {req.IdempotencyKey}}
+	if idempotencyKey != "" {
+		h = http.Header{"Idempotency-Key": {idempotencyKey}}
 	}
 	var o orders.Order
 	if err := c.up.DoWithHeader(ctx, http.MethodPost, "/api/v1/orders", h, body, &o, h != nil); err != nil {
 		return orders.Order{}, err
 	}
-	if o.UserID != req.UserID || len(o.Lines) != len(req.Lines) {
+	if user := auth.From(ctx).UserID; (user != "" && o.UserID != user) || len(o.Lines) != len(lines) {
 		return orders.Order{}, fault.New(fault.BadGateway, "orders sent an order that does not match the request")
 	}
 	return o, nil

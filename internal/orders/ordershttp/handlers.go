@@ -8,19 +8,22 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/microshop/microshop/internal/orders"
+	"github.com/microshop/microshop/internal/platform/auth"
+	"github.com/microshop/microshop/internal/platform/fault"
 	"github.com/microshop/microshop/internal/platform/page"
 	"github.com/microshop/microshop/internal/platform/server"
 )
 
 // Handler returns the orders service's HTTP handler: the API, /healthz and
 // /readyz (with info's extra state, such as the peers' circuit breakers), wrapped
-// in the standard middleware.
-func Handler(svc *orders.Service, checks []server.Check, info func(ctx context.Context) map[string]any, log *slog.Logger) http.Handler {
+// in the standard middleware and then authn, which checks the credentials a
+// request carries. Every operation acts for an authenticated user.
+func Handler(svc *orders.Service, authn *auth.Authenticator, checks []server.Check, info func(ctx context.Context) map[string]any, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	routes(server.NewAPI(mux, "orders", log), &handlers{svc: svc})
 	server.Health(mux, checks, info)
 	mux.HandleFunc("/", server.NotFound)
-	return server.Middleware(log, mux)
+	return server.Middleware(log, authn.Middleware(mux))
 }
 
 // Describe registers the orders operations on api, for the OpenAPI document.
@@ -28,9 +31,10 @@ func Describe(api huma.API) { routes(api, &handlers{}) }
 
 type handlers struct{ svc *orders.Service }
 
+// placeBody has no user: an order is always placed for the user whose token
+// comes with the request.
 type placeBody struct {
-	UserID string     `json:"user_id" maxLength:"64" doc:"The customer's user id."`
-	Lines  []lineBody `json:"lines" minItems:"1" maxItems:"20" doc:"One line per product."`
+	Lines []lineBody `json:"lines" minItems:"1" maxItems:"20" doc:"One line per product."`
 }
 
 type lineBody struct {
@@ -50,7 +54,11 @@ type placeOutput struct {
 }
 
 func (h *handlers) place(ctx context.Context, in *placeInput) (*placeOutput, error) {
-	req := orders.PlaceRequest{UserID: in.Body.UserID, IdempotencyKey: in.IdempotencyKey,
+	p, err := auth.RequireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	req := orders.PlaceRequest{UserID: p.UserID, IdempotencyKey: in.IdempotencyKey,
 		Lines: make([]orders.LineRequest, len(in.Body.Lines))}
 	for i, l := range in.Body.Lines {
 		req.Lines[i] = orders.LineRequest{ProductID: l.ProductID, Quantity: l.Quantity}
@@ -74,7 +82,11 @@ type getOutput struct {
 }
 
 func (h *handlers) get(ctx context.Context, in *getInput) (*getOutput, error) {
-	o, err := h.svc.Enriched(ctx, in.ID)
+	p, err := auth.RequireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	o, err := h.svc.Enriched(ctx, in.ID, orders.Viewer{UserID: p.UserID, Admin: p.IsAdmin()})
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +94,7 @@ func (h *handlers) get(ctx context.Context, in *getInput) (*getOutput, error) {
 }
 
 type listInput struct {
-	UserID string `query:"user_id" required:"true" maxLength:"64" doc:"Whose orders to list."`
+	UserID string `query:"user_id" maxLength:"64" doc:"Whose orders to list: by default the caller's own. Only admins may name another user."`
 	Cursor string `query:"cursor" maxLength:"300" doc:"Cursor from the previous page."`
 	Limit  int    `query:"limit" minimum:"1" maximum:"100" default:"20"`
 }
@@ -92,9 +104,23 @@ type listOutput struct {
 }
 
 func (h *handlers) list(ctx context.Context, in *listInput) (*listOutput, error) {
-	p, err := h.svc.ListByUser(ctx, in.UserID, in.Cursor, in.Limit)
+	p, err := auth.RequireUser(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &listOutput{Body: p}, nil
+	userID := in.UserID
+	switch {
+	case userID == "":
+		userID = p.UserID
+	case !orders.ValidID(userID):
+		return nil, fault.Invalidf("query.user_id", "user_id must be a UUID")
+	case !p.CanSee(userID):
+		// As for an order of someone else: whether the user exists is not told.
+		return nil, fault.New(fault.NotFound, "user not found")
+	}
+	out, err := h.svc.ListByUser(ctx, userID, in.Cursor, in.Limit)
+	if err != nil {
+		return nil, err
+	}
+	return &listOutput{Body: out}, nil
 }

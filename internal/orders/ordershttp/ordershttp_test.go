@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -15,8 +16,11 @@ import (
 	"github.com/microshop/microshop/internal/orders"
 	"github.com/microshop/microshop/internal/orders/ordersdb"
 	"github.com/microshop/microshop/internal/orders/ordershttp"
+	"github.com/microshop/microshop/internal/platform/auth"
+	"github.com/microshop/microshop/internal/platform/auth/authtest"
 	"github.com/microshop/microshop/internal/platform/fault"
 	"github.com/microshop/microshop/internal/platform/logging"
+	"github.com/microshop/microshop/internal/platform/problem/problemtest"
 	"github.com/microshop/microshop/internal/platform/sqldb"
 	"github.com/microshop/microshop/internal/platform/sqldb/sqldbtest"
 	"github.com/microshop/microshop/internal/platform/upstream"
@@ -26,30 +30,45 @@ import (
 	"github.com/microshop/microshop/internal/users/usersdb"
 )
 
-// shop is the orders HTTP handler over the real users and products services.
+// shop is the orders HTTP handler over the real users and products services,
+// checking tokens of its own issuer. The calls that reach users and products
+// are counted.
 type shop struct {
-	handler  http.Handler
-	store    *ordersdb.Store
-	users    *users.Service
-	catalog  *products.Service
-	orders   *orders.Service
-	ada      users.User
-	mug, hat products.Product
+	handler      http.Handler
+	issuer       *authtest.Issuer
+	authn        *auth.Authenticator
+	store        *ordersdb.Store
+	users        *users.Service
+	catalog      *products.Service
+	orders       *orders.Service
+	ada, bob     users.User // customers
+	admin        users.User // whose tokens say admin
+	mug, hat     products.Product
+	userCalls    atomic.Int32
+	productCalls atomic.Int32
 }
 
 func newShop(t testing.TB) *shop {
 	t.Helper()
 	ctx := context.Background()
 	s := &shop{
-		users:   users.NewService(usersdb.New(sqldbtest.Open(t, sqldb.SQLite, "users", usersdb.Migrations()))),
+		issuer:  authtest.NewIssuer(t),
+		users:   users.NewService(usersdb.New(sqldbtest.Open(t, sqldb.SQLite, "users", usersdb.Migrations())), logging.Discard()),
 		catalog: products.NewService(productsdb.New(sqldbtest.Open(t, sqldb.SQLite, "products", productsdb.Migrations()))),
 	}
+	// Orders has no internal endpoints: like the wiring, it trusts no service.
+	s.authn = authtest.Authenticator(s.issuer)
 	s.store = ordersdb.New(sqldbtest.Open(t, sqldb.SQLite, "orders", ordersdb.Migrations()))
-	s.orders = orders.NewService(s.store, s.users, s.catalog, logging.Discard())
-	s.handler = ordershttp.Handler(s.orders, nil, nil, logging.Discard())
+	s.orders = orders.NewService(s.store, countingDirectory{s.users, &s.userCalls}, countingCatalog{s.catalog, &s.productCalls}, logging.Discard())
+	s.handler = ordershttp.Handler(s.orders, s.authn, nil, nil, logging.Discard())
 	var err error
-	if s.ada, err = s.users.Create(ctx, users.NewUser{Name: "Ada", Email: "ada@example.com"}); err != nil {
-		t.Fatal(err)
+	for _, u := range []struct {
+		to          *users.User
+		name, email string
+	}{{&s.ada, "Ada", "ada@example.com"}, {&s.bob, "Bob", "bob@example.com"}, {&s.admin, "Grace", "grace@example.com"}} {
+		if *u.to, err = s.users.Create(ctx, users.NewUser{Name: u.name, Email: u.email}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if s.mug, err = s.catalog.Create(ctx, products.NewProduct{SKU: "MUG-1", Name: "Mug", Price: products.Money{Amount: 1490, Currency: "EUR"}, Stock: 100_000}); err != nil {
 		t.Fatal(err)
@@ -60,6 +79,8 @@ func newShop(t testing.TB) *shop {
 	return s
 }
 
+const unknownID = "0190f000-0000-7000-8000-000000000000"
+
 func (s *shop) server(t *testing.T) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(s.handler)
@@ -67,15 +88,70 @@ func (s *shop) server(t *testing.T) *httptest.Server {
 	return srv
 }
 
-// post posts body with an Idempotency-Key when key is not empty, and returns
-// the status and body of the answer.
-func post(t *testing.T, srv *httptest.Server, body, key string) (*http.Response, []byte) {
+// asAda, asBob and asAdmin return the headers of requests by them.
+func (s *shop) asAda(t testing.TB) http.Header {
+	return authtest.Header(s.issuer.Customer(t, s.ada.ID), "")
+}
+
+func (s *shop) asBob(t testing.TB) http.Header {
+	return authtest.Header(s.issuer.Customer(t, s.bob.ID), "")
+}
+
+func (s *shop) asAdmin(t testing.TB) http.Header {
+	return authtest.Header(s.issuer.Admin(t, s.admin.ID), "")
+}
+
+// placeAs places an order of one mug for the user in the service, directly.
+func (s *shop) placeAs(t *testing.T, userID string) orders.Order {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, srv.URL+"/api/v1/orders", strings.NewReader(body))
+	ctx := auth.WithPrincipal(context.Background(), auth.Principal{UserID: userID, Role: auth.RoleCustomer})
+	o, _, err := s.orders.Place(ctx, orders.PlaceRequest{UserID: userID, Lines: []orders.LineRequest{{ProductID: s.mug.ID, Quantity: 1}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	return o
+}
+
+// countingDirectory and countingCatalog count the calls that reach the real
+// users and products services.
+type countingDirectory struct {
+	orders.UserDirectory
+	calls *atomic.Int32
+}
+
+func (d countingDirectory) User(ctx context.Context, id string) (users.User, error) {
+	d.calls.Add(1)
+	return d.UserDirectory.User(ctx, id)
+}
+
+type countingCatalog struct {
+	orders.Catalog
+	calls *atomic.Int32
+}
+
+func (c countingCatalog) Products(ctx context.Context, ids []string) ([]products.Product, error) {
+	c.calls.Add(1)
+	return c.Catalog.Products(ctx, ids)
+}
+
+// call makes a request with the credentials in header (and an
+// Idempotency-Key when key is not empty) and returns the answer and its body.
+func call(t *testing.T, method, url string, header http.Header, body, key string) (*http.Response, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
@@ -91,30 +167,14 @@ func post(t *testing.T, srv *httptest.Server, body, key string) (*http.Response,
 	return resp, b
 }
 
-// checkProblem fails unless resp is a problem with status want and, when
-// wantType is set, that type.
-func checkProblem(t *testing.T, resp *http.Response, body []byte, want int, wantType string) {
+// post posts body to place an order with the credentials in header.
+func post(t *testing.T, srv *httptest.Server, header http.Header, body, key string) (*http.Response, []byte) {
 	t.Helper()
-	if resp.StatusCode != want {
-		t.Fatalf("status = %d, want %d; body %s", resp.StatusCode, want, body)
-	}
-	if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
-		t.Errorf("Content-Type = %q, want application/problem+json", ct)
-	}
-	var p struct {
-		Type   string `json:"type"`
-		Status int    `json:"status"`
-	}
-	if err := json.Unmarshal(body, &p); err != nil {
-		t.Fatalf("problem body: %v: %s", err, body)
-	}
-	if p.Status != want || (wantType != "" && p.Type != wantType) {
-		t.Errorf("problem = %+v, want status %d type %q; body %s", p, want, wantType, body)
-	}
+	return call(t, http.MethodPost, srv.URL+"/api/v1/orders", header, body, key)
 }
 
-func placeBody(user string, lines ...string) string {
-	return `{"user_id":"` + user + `","lines":[` + strings.Join(lines, ",") + `]}`
+func placeBody(lines ...string) string {
+	return `{"lines":[` + strings.Join(lines, ",") + `]}`
 }
 
 func lineJSON(id string, qty int) string {
@@ -129,106 +189,121 @@ func TestPlaceOrderBadRequests(t *testing.T) {
 	for i := range many {
 		many[i] = lineJSON("0190f000-0000-7000-8000-0000000001"+strconv.Itoa(10+i), 1)
 	}
+	unknownUser := authtest.Header(s.issuer.Customer(t, unknownID), "") // a valid token of a user that does not exist
 	tests := []struct {
 		name     string
+		header   http.Header // nil for Ada's
 		body     string
 		key      string
 		want     int
 		wantType string
 	}{
-		{"malformed json", `{"user_id":`, "", 400, "/problems/invalid-request"},
-		{"empty body", ``, "", 400, ""},
-		{"not an object", `[]`, "", 422, "/problems/validation-failed"},
-		{"unknown field status", `{"user_id":"` + s.ada.ID + `","lines":[` + mug + `],"status":"confirmed"}`, "", 422, "/problems/validation-failed"},
-		{"unknown line field", placeBody(s.ada.ID, `{"product_id":"`+s.mug.ID+`","quantity":1,"unit_price":0}`), "", 422, "/problems/validation-failed"},
-		{"user id of wrong type", `{"user_id":1,"lines":[` + mug + `]}`, "", 422, "/problems/validation-failed"},
-		{"quantity of wrong type", placeBody(s.ada.ID, `{"product_id":"`+s.mug.ID+`","quantity":"1"}`), "", 422, "/problems/validation-failed"},
-		{"fractional quantity", placeBody(s.ada.ID, `{"product_id":"`+s.mug.ID+`","quantity":1.5}`), "", 422, "/problems/validation-failed"},
-		{"missing lines", `{"user_id":"` + s.ada.ID + `"}`, "", 422, "/problems/validation-failed"},
-		{"no lines", placeBody(s.ada.ID), "", 422, "/problems/validation-failed"},
-		{"quantity 0", placeBody(s.ada.ID, lineJSON(s.mug.ID, 0)), "", 422, "/problems/validation-failed"},
-		{"quantity 101", placeBody(s.ada.ID, lineJSON(s.mug.ID, 101)), "", 422, "/problems/validation-failed"},
-		{"21 lines", placeBody(s.ada.ID, many...), "", 422, "/problems/validation-failed"},
-		{"malformed user id", placeBody("ada", mug), "", 400, "/problems/invalid-request"},
-		{"malformed product id", placeBody(s.ada.ID, lineJSON("mug", 1)), "", 400, "/problems/invalid-request"},
-		{"duplicate product", placeBody(s.ada.ID, mug, lineJSON(s.mug.ID, 2)), "", 400, "/problems/invalid-request"},
-		{"unknown user", placeBody("0190f000-0000-7000-8000-000000000000", mug), "", 422, "/problems/unknown-user"},
-		{"unknown product", placeBody(s.ada.ID, mug, lineJSON("0190f000-0000-7000-8000-000000000000", 1)), "", 422, "/problems/unknown-product"},
-		{"key too long", placeBody(s.ada.ID, mug), strings.Repeat("k", 129), 422, "/problems/validation-failed"},
-		{"key not ascii", placeBody(s.ada.ID, mug), "clé", 400, "/problems/invalid-request"},
-		{"oversize body", `{"user_id":"` + strings.Repeat("x", 70000) + `","lines":[]}`, "", 413, "/problems/too-large"},
+		{"malformed json", nil, `{"lines":`, "", 400, "/problems/invalid-request"},
+		{"empty body", nil, ``, "", 400, ""},
+		{"not an object", nil, `[]`, "", 422, "/problems/validation-failed"},
+		{"unknown field status", nil, `{"lines":[` + mug + `],"status":"confirmed"}`, "", 422, "/problems/validation-failed"},
+		{"user id in the body", nil, `{"user_id":"` + s.ada.ID + `","lines":[` + mug + `]}`, "", 422, "/problems/validation-failed"},
+		{"another user's id in the body", nil, `{"user_id":"` + s.bob.ID + `","lines":[` + mug + `]}`, "", 422, "/problems/validation-failed"},
+		{"user id of wrong type in the body", nil, `{"user_id":1,"lines":[` + mug + `]}`, "", 422, "/problems/validation-failed"},
+		{"unknown line field", nil, placeBody(`{"product_id":"` + s.mug.ID + `","quantity":1,"unit_price":0}`), "", 422, "/problems/validation-failed"},
+		{"quantity of wrong type", nil, placeBody(`{"product_id":"` + s.mug.ID + `","quantity":"1"}`), "", 422, "/problems/validation-failed"},
+		{"fractional quantity", nil, placeBody(`{"product_id":"` + s.mug.ID + `","quantity":1.5}`), "", 422, "/problems/validation-failed"},
+		{"missing lines", nil, `{}`, "", 422, "/problems/validation-failed"},
+		{"no lines", nil, placeBody(), "", 422, "/problems/validation-failed"},
+		{"quantity 0", nil, placeBody(lineJSON(s.mug.ID, 0)), "", 422, "/problems/validation-failed"},
+		{"quantity 101", nil, placeBody(lineJSON(s.mug.ID, 101)), "", 422, "/problems/validation-failed"},
+		{"21 lines", nil, placeBody(many...), "", 422, "/problems/validation-failed"},
+		{"malformed product id", nil, placeBody(lineJSON("mug", 1)), "", 400, "/problems/invalid-request"},
+		{"duplicate product", nil, placeBody(mug, lineJSON(s.mug.ID, 2)), "", 400, "/problems/invalid-request"},
+		{"token of an unknown user", unknownUser, placeBody(mug), "", 422, "/problems/unknown-user"},
+		{"unknown product", nil, placeBody(mug, lineJSON(unknownID, 1)), "", 422, "/problems/unknown-product"},
+		{"key too long", nil, placeBody(mug), strings.Repeat("k", 129), 422, "/problems/validation-failed"},
+		{"key not ascii", nil, placeBody(mug), "clé", 400, "/problems/invalid-request"},
+		{"oversize body", nil, `{"lines":"` + strings.Repeat("x", 70000) + `"}`, "", 413, "/problems/too-large"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, body := post(t, srv, tt.body, tt.key)
-			checkProblem(t, resp, body, tt.want, tt.wantType)
+			h := tt.header
+			if h == nil {
+				h = s.asAda(t)
+			}
+			resp, body := post(t, srv, h, tt.body, tt.key)
+			problemtest.Check(t, resp.StatusCode, resp.Header, body, tt.want, tt.wantType)
 		})
 	}
 	// None of them created anything or took stock.
-	p, err := s.orders.ListByUser(context.Background(), s.ada.ID, "", 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(p.Items) != 0 {
-		t.Errorf("orders after bad requests = %d, want 0", len(p.Items))
+	for _, u := range []string{s.ada.ID, s.bob.ID, unknownID} {
+		p, err := s.orders.ListByUser(context.Background(), u, "", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Items) != 0 {
+			t.Errorf("orders of %s after bad requests = %d, want 0", u, len(p.Items))
+		}
 	}
 	if mug, err := s.catalog.Product(context.Background(), s.mug.ID); err != nil || mug.Stock != s.mug.Stock {
 		t.Errorf("mug stock = %d (%v), want %d", mug.Stock, err, s.mug.Stock)
 	}
 }
 
+func decodeOrder(t *testing.T, b []byte) orders.Order {
+	t.Helper()
+	var o orders.Order
+	if err := json.Unmarshal(b, &o); err != nil {
+		t.Fatalf("order: %v: %s", err, b)
+	}
+	return o
+}
+
 func TestPlaceOrderIdempotencyKey(t *testing.T) {
 	s := newShop(t)
 	srv := s.server(t)
-	body := placeBody(s.ada.ID, lineJSON(s.mug.ID, 2), lineJSON(s.hat.ID, 1))
-	decode := func(t *testing.T, b []byte) orders.Order {
-		t.Helper()
-		var o orders.Order
-		if err := json.Unmarshal(b, &o); err != nil {
-			t.Fatalf("order: %v: %s", err, b)
-		}
-		return o
-	}
+	body := placeBody(lineJSON(s.mug.ID, 2), lineJSON(s.hat.ID, 1))
 
-	resp, b := post(t, srv, body, "key-1")
+	resp, b := post(t, srv, s.asAda(t), body, "key-1")
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("first POST status = %d, want 201; body %s", resp.StatusCode, b)
 	}
-	first := decode(t, b)
+	first := decodeOrder(t, b)
 	if got, want := resp.Header.Get("Location"), "/api/v1/orders/"+first.ID; got != want {
 		t.Errorf("Location = %q, want %q", got, want)
 	}
-	if first.Status != orders.StatusConfirmed || first.Total.Amount != 2*1490+2290 {
-		t.Errorf("first order = %s total %d, want confirmed total %d", first.Status, first.Total.Amount, 2*1490+2290)
+	if first.UserID != s.ada.ID || first.Status != orders.StatusConfirmed || first.Total.Amount != 2*1490+2290 {
+		t.Errorf("first order = %s of %s total %d, want confirmed of Ada total %d", first.Status, first.UserID, first.Total.Amount, 2*1490+2290)
 	}
 
-	resp, b = post(t, srv, body, "key-1")
+	resp, b = post(t, srv, s.asAda(t), body, "key-1")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("replay status = %d, want 200; body %s", resp.StatusCode, b)
 	}
-	if diff := cmp.Diff(first, decode(t, b)); diff != "" {
+	if diff := cmp.Diff(first, decodeOrder(t, b)); diff != "" {
 		t.Errorf("replayed order (-first +replay):\n%s", diff)
 	}
 
-	resp, b = post(t, srv, placeBody(s.ada.ID, lineJSON(s.mug.ID, 3)), "key-1")
-	checkProblem(t, resp, b, http.StatusUnprocessableEntity, "/problems/idempotency-key-reused")
+	resp, b = post(t, srv, s.asAda(t), placeBody(lineJSON(s.mug.ID, 3)), "key-1")
+	problemtest.Check(t, resp.StatusCode, resp.Header, b, http.StatusUnprocessableEntity, "/problems/idempotency-key-reused")
 
-	resp, b = post(t, srv, body, "key-2")
-	if resp.StatusCode != http.StatusCreated || decode(t, b).ID == first.ID {
+	resp, b = post(t, srv, s.asAda(t), body, "key-2")
+	if resp.StatusCode != http.StatusCreated || decodeOrder(t, b).ID == first.ID {
 		t.Errorf("POST with another key = %d %s, want 201 and a new order", resp.StatusCode, b)
+	}
+
+	// Keys are per user: Bob's key-1 places Bob's own order.
+	resp, b = post(t, srv, s.asBob(t), body, "key-1")
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("Bob's POST status = %d, want 201; body %s", resp.StatusCode, b)
+	}
+	if o := decodeOrder(t, b); o.ID == first.ID || o.UserID != s.bob.ID {
+		t.Errorf("Bob's order = %s of %s, want a new order of Bob", o.ID, o.UserID)
 	}
 }
 
 func TestGetOrder(t *testing.T) {
 	s := newShop(t)
-	ctx := context.Background()
-	o, _, err := s.orders.Place(ctx, orders.PlaceRequest{UserID: s.ada.ID, Lines: []orders.LineRequest{{ProductID: s.mug.ID, Quantity: 1}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := s.placeAs(t, s.ada.ID)
 	// The same store behind a service whose users peer is down.
 	degraded := httptest.NewServer(ordershttp.Handler(
-		orders.NewService(s.store, downDirectory{}, s.catalog, logging.Discard()), nil, nil, logging.Discard()))
+		orders.NewService(s.store, downDirectory{}, s.catalog, logging.Discard()), s.authn, nil, nil, logging.Discard()))
 	t.Cleanup(degraded.Close)
 	srv := s.server(t)
 	tests := []struct {
@@ -239,27 +314,19 @@ func TestGetOrder(t *testing.T) {
 	}{
 		{"complete", srv.URL + "/api/v1/orders/" + o.ID, 200, map[string]string{"id": `"` + o.ID + `"`, "degraded": `[]`}},
 		{"users down", degraded.URL + "/api/v1/orders/" + o.ID, 200, map[string]string{"user": `null`, "degraded": `["user"]`}},
-		{"unknown", srv.URL + "/api/v1/orders/0190f000-0000-7000-8000-000000000000", 404, nil},
+		{"unknown", srv.URL + "/api/v1/orders/" + unknownID, 404, nil},
 		{"malformed", srv.URL + "/api/v1/orders/nope", 404, nil},
 		{"list", srv.URL + "/api/v1/orders?user_id=" + s.ada.ID + "&limit=1", 200, nil},
-		{"list without user", srv.URL + "/api/v1/orders", 422, nil},
+		{"list without user", srv.URL + "/api/v1/orders", 200, nil},
 		{"list with bad user", srv.URL + "/api/v1/orders?user_id=ada", 400, nil},
 		{"list with unknown parameter", srv.URL + "/api/v1/orders?user_id=" + s.ada.ID + "&status=x", 422, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, err := http.Get(tt.url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
+			resp, b := call(t, http.MethodGet, tt.url, s.asAda(t), "", "")
+			problemtest.Check(t, resp.StatusCode, resp.Header, b, tt.want, "")
 			if tt.want >= 400 {
-				checkProblem(t, resp, b, tt.want, "")
 				return
-			}
-			if resp.StatusCode != tt.want {
-				t.Fatalf("status = %d, want %d; body %s", resp.StatusCode, tt.want, b)
 			}
 			var got map[string]json.RawMessage
 			if err := json.Unmarshal(b, &got); err != nil {
@@ -280,21 +347,29 @@ func (downDirectory) User(context.Context, string) (users.User, error) {
 	return users.User{}, fault.New(fault.Unavailable, "users is unavailable")
 }
 
+// newClient returns a client of the orders service at url whose calls carry
+// the credentials auth.Credentials adds, as the wiring configures it.
+func newClient(t *testing.T, url string) *ordershttp.Client {
+	t.Helper()
+	gateway := authtest.NewService(t, "gateway") // orders trusts no service: its token is never sent without AsService
+	up, err := upstream.New(upstream.Options{Name: "orders", BaseURL: url, Decorate: auth.Credentials(gateway.Signer)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ordershttp.NewClient(up)
+}
+
 func TestClientRoundTrip(t *testing.T) {
 	s := newShop(t)
 	srv := s.server(t)
-	ctx := context.Background()
-	up, err := upstream.New(upstream.Options{Name: "orders", BaseURL: srv.URL})
+	c := newClient(t, srv.URL)
+	ctx := s.issuer.Context(t, context.Background(), s.ada.ID, auth.RoleCustomer)
+	lines := []orders.LineRequest{{ProductID: s.hat.ID, Quantity: 2}}
+	placed, err := c.Place(ctx, lines, "round-trip")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := ordershttp.NewClient(up)
-	req := orders.PlaceRequest{UserID: s.ada.ID, Lines: []orders.LineRequest{{ProductID: s.hat.ID, Quantity: 2}}, IdempotencyKey: "round-trip"}
-	placed, err := c.Place(ctx, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	again, err := c.Place(ctx, req)
+	again, err := c.Place(ctx, lines, "round-trip")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,20 +392,25 @@ func TestClientRoundTrip(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Order() (-want +got):\n%s", diff)
 	}
+	if got, err := c.Order(s.issuer.Context(t, context.Background(), s.admin.ID, auth.RoleAdmin), placed.ID); err != nil || got.ID != placed.ID {
+		t.Errorf("Order() as an admin = %s, %v; want the order", got.ID, err)
+	}
+	bob := s.issuer.Context(t, context.Background(), s.bob.ID, auth.RoleCustomer)
+	unknownUser := s.issuer.Context(t, context.Background(), unknownID, auth.RoleCustomer) // a valid token of a user that does not exist
 	tests := []struct {
 		name     string
 		call     func() error
 		wantKind fault.Kind
 		wantCode string
 	}{
-		{"unknown order", func() error { _, err := c.Order(ctx, "0190f000-0000-7000-8000-000000000000"); return err }, fault.NotFound, ""},
+		{"unknown order", func() error { _, err := c.Order(ctx, unknownID); return err }, fault.NotFound, ""},
 		{"malformed order id", func() error { _, err := c.Order(ctx, "../../healthz"); return err }, fault.NotFound, ""},
-		{"unknown user", func() error {
-			_, err := c.Place(ctx, orders.PlaceRequest{UserID: "0190f000-0000-7000-8000-000000000000", Lines: req.Lines})
-			return err
-		}, fault.Unprocessable, "unknown-user"},
+		{"another customer's order", func() error { _, err := c.Order(bob, placed.ID); return err }, fault.NotFound, ""},
+		{"order without a user", func() error { _, err := c.Order(context.Background(), placed.ID); return err }, fault.Unauthenticated, ""},
+		{"place without a user", func() error { _, err := c.Place(context.Background(), lines, ""); return err }, fault.Unauthenticated, ""},
+		{"unknown user", func() error { _, err := c.Place(unknownUser, lines, ""); return err }, fault.Unprocessable, "unknown-user"},
 		{"key reused", func() error {
-			_, err := c.Place(ctx, orders.PlaceRequest{UserID: s.ada.ID, Lines: []orders.LineRequest{{ProductID: s.mug.ID, Quantity: 1}}, IdempotencyKey: "round-trip"})
+			_, err := c.Place(ctx, []orders.LineRequest{{ProductID: s.mug.ID, Quantity: 1}}, "round-trip")
 			return err
 		}, fault.Unprocessable, "idempotency-key-reused"},
 	}
@@ -342,23 +422,44 @@ func TestClientRoundTrip(t *testing.T) {
 			}
 		})
 	}
+	// Bob's key of the same name places Bob's order.
+	if o, err := c.Place(bob, lines, "round-trip"); err != nil || o.UserID != s.bob.ID || o.ID == placed.ID {
+		t.Errorf("Place() for Bob = %s of %s, %v; want a new order of Bob", o.ID, o.UserID, err)
+	}
+}
+
+// TestClientDistrustsPeer checks that an order placed for another user than
+// the caller is a fault.BadGateway error.
+func TestClientDistrustsPeer(t *testing.T) {
+	s := newShop(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"id":"`+unknownID+`","user_id":"`+s.bob.ID+`","status":"confirmed","lines":[{}]}`)
+	}))
+	defer srv.Close()
+	ctx := s.issuer.Context(t, context.Background(), s.ada.ID, auth.RoleCustomer)
+	_, err := newClient(t, srv.URL).Place(ctx, []orders.LineRequest{{ProductID: s.mug.ID, Quantity: 1}}, "")
+	if !fault.Is(err, fault.BadGateway) {
+		t.Errorf("error = %v (kind %v), want bad_gateway", err, fault.KindOf(err))
+	}
 }
 
 func FuzzPlaceOrderRequest(f *testing.F) {
 	s := newShop(f)
-	valid := placeBody(s.ada.ID, lineJSON(s.mug.ID, 1))
+	valid := placeBody(lineJSON(s.mug.ID, 1))
 	f.Add(valid, "")
 	f.Add(valid, "k1")
-	f.Add(placeBody(s.ada.ID, lineJSON(s.mug.ID, 2), lineJSON(s.hat.ID, 100)), "k2")
-	f.Add(placeBody(s.ada.ID, lineJSON(s.mug.ID, 1), lineJSON(s.mug.ID, 1)), "")
-	f.Add(placeBody("0190f000-0000-7000-8000-000000000000", lineJSON(s.hat.ID, 1)), "")
-	f.Add(`{"user_id":"`+s.ada.ID+`","lines":[{"product_id":"`+s.mug.ID+`","quantity":1e300}]}`, "")
-	f.Add(`{"user_id":null,"lines":null}`, "\x7f")
+	f.Add(placeBody(lineJSON(s.mug.ID, 2), lineJSON(s.hat.ID, 100)), "k2")
+	f.Add(placeBody(lineJSON(s.mug.ID, 1), lineJSON(s.mug.ID, 1)), "")
+	f.Add(`{"user_id":"`+s.bob.ID+`","lines":[`+lineJSON(s.hat.ID, 1)+`]}`, "")
+	f.Add(`{"lines":[{"product_id":"`+s.mug.ID+`","quantity":1e300}]}`, "")
+	f.Add(`{"lines":null}`, "\x7f")
 	f.Add(`{"lines":[{}]}`, " ")
 	f.Add(`[`, "")
 	f.Add(``, "")
 	f.Fuzz(func(t *testing.T, body, key string) {
 		req := httptest.NewRequest(http.MethodPost, "/api/v1/orders", strings.NewReader(body))
+		req.Header = s.asAda(t)
 		req.Header.Set("Content-Type", "application/json")
 		if key != "" {
 			req.Header["Idempotency-Key"] = []string{key} // unchecked, as a raw client could send it
@@ -368,8 +469,17 @@ func FuzzPlaceOrderRequest(f *testing.F) {
 		if rec.Code >= 500 {
 			t.Fatalf("status %d for body %q key %q: %s", rec.Code, body, key, rec.Body)
 		}
+		if rec.Code == http.StatusUnauthorized || rec.Code == http.StatusForbidden {
+			t.Fatalf("status %d: the credentials were refused: %s", rec.Code, rec.Body)
+		}
 		if rec.Code >= 400 && rec.Header().Get("Content-Type") != "application/problem+json" {
 			t.Errorf("status %d with Content-Type %q, want a problem", rec.Code, rec.Header().Get("Content-Type"))
+		}
+		if rec.Code < 300 {
+			var o orders.Order
+			if err := json.Unmarshal(rec.Body.Bytes(), &o); err != nil || o.UserID != s.ada.ID {
+				t.Fatalf("status %d: order of %q (%v), want Ada's", rec.Code, o.UserID, err)
+			}
 		}
 	})
 }

@@ -79,6 +79,9 @@ func problemTransformer(log *slog.Logger) huma.Transformer {
 		if ra := p.RetryAfter(); ra > 0 {
 			ctx.SetHeader("Retry-After", strconv.Itoa(int((ra+time.Second-1)/time.Second)))
 		}
+		if p.Status == http.StatusUnauthorized {
+			ctx.SetHeader("WWW-Authenticate", `Bearer realm="microshop"`)
+		}
 		if p.Status >= 500 {
 			log.ErrorContext(rctx, "request failed", "status", p.Status, "type", p.Type, "err", p.Cause())
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/microshop/microshop/internal/platform/fault"
 	"github.com/microshop/microshop/internal/platform/logging"
 	"github.com/microshop/microshop/internal/platform/problem"
+	"github.com/microshop/microshop/internal/platform/problem/problemtest"
 	"github.com/microshop/microshop/internal/platform/requestid"
 	"github.com/microshop/microshop/internal/platform/server"
 )
@@ -65,22 +66,6 @@ func do(t *testing.T, h http.Handler, method, target string, body io.Reader, hea
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, r)
 	return response{rec.Code, rec.Header(), rec.Body.Bytes()}
-}
-
-// decodeProblem checks that res is a problem and returns it.
-func decodeProblem(t *testing.T, res response) problem.Problem {
-	t.Helper()
-	if ct := res.header.Get("Content-Type"); ct != problem.ContentType {
-		t.Errorf("Content-Type = %q, want %q (body %s)", ct, problem.ContentType, res.body)
-	}
-	var p problem.Problem
-	if err := json.Unmarshal(res.body, &p); err != nil {
-		t.Fatalf("body is not a problem: %v: %s", err, res.body)
-	}
-	if p.Status != res.status {
-		t.Errorf("problem status %d != response status %d", p.Status, res.status)
-	}
-	return p
 }
 
 type seen struct {
@@ -198,7 +183,7 @@ func TestMiddlewarePanic(t *testing.T) {
 			if !tt.wantBody {
 				return
 			}
-			p := decodeProblem(t, res)
+			p := problemtest.Decode(t, res.status, res.header, res.body)
 			want := problem.Problem{Type: "/problems/internal", Title: "Internal error", Status: 500,
 				Detail: "an internal error occurred", Instance: "/boom", RequestID: "rid-panic"}
 			if diff := cmp.Diff(want, p, cmpopts.IgnoreUnexported(problem.Problem{})); diff != "" {
@@ -234,7 +219,7 @@ func TestMiddlewareFlushes(t *testing.T) {
 
 func TestNotFound(t *testing.T) {
 	res := do(t, http.HandlerFunc(server.NotFound), http.MethodGet, "/nope", nil, nil)
-	p := decodeProblem(t, res)
+	p := problemtest.Decode(t, res.status, res.header, res.body)
 	if res.status != 404 || p.Type != "/problems/not-found" || p.Instance != "/nope" {
 		t.Errorf("NotFound = %d %+v", res.status, p)
 	}
@@ -407,7 +392,7 @@ func TestRegister(t *testing.T) {
 			if strings.Contains(string(res.body), "hunter2") {
 				t.Errorf("the body leaks input or error text: %s", res.body)
 			}
-			p := decodeProblem(t, res)
+			p := problemtest.Decode(t, res.status, res.header, res.body)
 			var fields []string
 			for _, f := range p.Errors {
 				fields = append(fields, f.Location)

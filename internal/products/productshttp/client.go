@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/microshop/microshop/internal/platform/auth"
 	"github.com/microshop/microshop/internal/platform/fault"
 	"github.com/microshop/microshop/internal/platform/page"
 	"github.com/microshop/microshop/internal/platform/upstream"
@@ -14,6 +15,11 @@ import (
 
 // Client calls the products service over HTTP. It has the same methods as
 // products.Service that other services need, so either can satisfy them.
+//
+// Credentials are added by the upstream client's Decorate hook, which the
+// wiring sets to auth.Credentials with this service's signer: every call
+// forwards the token of the user the context acts for, and Reserve and
+// Release, which call internal endpoints, also carry this service's own token.
 type Client struct{ up *upstream.Client }
 
 // NewClient returns a client that calls the products service through up.
@@ -66,7 +72,7 @@ func (c *Client) Reserve(ctx context.Context, orderID string, lines []products.L
 		Lines   []products.Line `json:"lines"`
 	}{orderID, lines}
 	var r products.Reservation
-	if err := c.up.Do(ctx, http.MethodPost, "/internal/v1/reservations", in, &r, true); err != nil {
+	if err := c.up.Do(auth.AsService(ctx), http.MethodPost, "/internal/v1/reservations", in, &r, true); err != nil {
 		return products.Reservation{}, err
 	}
 	if err := checkReservation(r, orderID, lines); err != nil {
@@ -121,7 +127,7 @@ func (c *Client) Release(ctx context.Context, orderID string) error {
 	if !products.ValidID(orderID) {
 		return fault.Invalidf("path.order_id", "order_id must be an order id (UUID)")
 	}
-	return c.up.Do(ctx, http.MethodDelete, "/internal/v1/reservations/"+url.PathEscape(orderID), nil, nil, true)
+	return c.up.Do(auth.AsService(ctx), http.MethodDelete, "/internal/v1/reservations/"+url.PathEscape(orderID), nil, nil, true)
 }
 
 // State reports the client's circuit breaker.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/microshop/microshop/internal/platform/auth"
 	"github.com/microshop/microshop/internal/platform/fault"
 	"github.com/microshop/microshop/internal/platform/page"
 	"github.com/microshop/microshop/internal/platform/server"
@@ -14,8 +15,10 @@ import (
 )
 
 // Handler returns the products service's HTTP handler: the public and
-// internal API, /healthz and /readyz, wrapped in the standard middleware.
-func Handler(svc *products.Service, checks []server.Check, log *slog.Logger) http.Handler {
+// internal API, /healthz and /readyz, wrapped in the standard middleware and
+// then authn, which checks the credentials a request carries (see routes and
+// internalRoutes for who may call what).
+func Handler(svc *products.Service, authn *auth.Authenticator, checks []server.Check, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	api := server.NewAPI(mux, "products", log)
 	h := &handlers{svc: svc}
@@ -23,7 +26,7 @@ func Handler(svc *products.Service, checks []server.Check, log *slog.Logger) htt
 	internalRoutes(api, h)
 	server.Health(mux, checks, nil)
 	mux.HandleFunc("/", server.NotFound)
-	return server.Middleware(log, mux)
+	return server.Middleware(log, authn.Middleware(mux))
 }
 
 // Describe registers the public products operations on api, for the OpenAPI

@@ -16,8 +16,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
+	"github.com/microshop/microshop/internal/platform/auth"
+	"github.com/microshop/microshop/internal/platform/auth/authtest"
 	"github.com/microshop/microshop/internal/platform/fault"
 	"github.com/microshop/microshop/internal/platform/logging"
+	"github.com/microshop/microshop/internal/platform/problem/problemtest"
 	"github.com/microshop/microshop/internal/platform/sqldb"
 	"github.com/microshop/microshop/internal/platform/sqldb/sqldbtest"
 	"github.com/microshop/microshop/internal/platform/upstream"
@@ -32,12 +35,49 @@ func newService(t testing.TB) *products.Service {
 	return products.NewService(productsdb.New(db))
 }
 
-func newServer(t *testing.T) (*httptest.Server, *products.Service) {
+// creds are the credentials of the tests: an issuer of users' access tokens,
+// the orders service (the only one allowed to reserve stock) and another
+// service the products service also trusts.
+type creds struct {
+	users  *authtest.Issuer
+	orders *authtest.Service
+	other  *authtest.Service
+}
+
+func newCreds(t testing.TB) *creds {
+	return &creds{users: authtest.NewIssuer(t), orders: authtest.NewService(t, "orders"), other: authtest.NewService(t, "other")}
+}
+
+// handler returns the products handler checking c's credentials.
+func (c *creds) handler(svc *products.Service) http.Handler {
+	return productshttp.Handler(svc, authtest.Authenticator(c.users, c.orders, c.other), nil, logging.Discard())
+}
+
+// admin returns the headers of a request by an administrator.
+func (c *creds) admin(t testing.TB) http.Header {
+	return authtest.Header(c.users.Admin(t, adminID), "")
+}
+
+// service returns the headers of a request by the orders service.
+func (c *creds) service(t testing.TB) http.Header {
+	return authtest.Header("", c.orders.Token(t))
+}
+
+// Users of the tests. The products service does not look users up: who they
+// are is what their tokens say.
+const (
+	adaID   = "0190f000-0000-7000-8000-00000000ada0"
+	bobID   = "0190f000-0000-7000-8000-00000000b0b0"
+	adminID = "0190f000-0000-7000-8000-00000000ad00"
+)
+
+func newServer(t *testing.T) (*httptest.Server, *products.Service, *creds) {
 	t.Helper()
 	svc := newService(t)
-	srv := httptest.NewServer(productshttp.Handler(svc, nil, logging.Discard()))
+	c := newCreds(t)
+	srv := httptest.NewServer(c.handler(svc))
 	t.Cleanup(srv.Close)
-	return srv, svc
+	return srv, svc, c
 }
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
@@ -64,11 +104,16 @@ type request struct {
 	wantType string
 }
 
-func (tt request) do(t *testing.T, base string) []byte {
+// do makes the call with the credentials in header and checks the answer. A
+// 401 must come with a Bearer challenge.
+func (tt request) do(t *testing.T, base string, header http.Header) []byte {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), tt.method, base+tt.path, strings.NewReader(tt.body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	if tt.body != "" {
 		req.Header.Set("Content-Type", "application/json")
@@ -79,31 +124,17 @@ func (tt request) do(t *testing.T, base string) []byte {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != tt.want {
-		t.Fatalf("%s %s: status = %d, want %d; body %s", tt.method, tt.path, resp.StatusCode, tt.want, body)
-	}
-	if tt.want >= 400 {
-		if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
-			t.Errorf("Content-Type = %q, want application/problem+json", ct)
-		}
-		var p struct {
-			Type   string `json:"type"`
-			Status int    `json:"status"`
-		}
-		if err := json.Unmarshal(body, &p); err != nil {
-			t.Fatalf("problem body: %v: %s", err, body)
-		}
-		if p.Status != tt.want || (tt.wantType != "" && p.Type != tt.wantType) {
-			t.Errorf("problem = %+v, want status %d type %q; body %s", p, tt.want, tt.wantType, body)
-		}
+	problemtest.Check(t, resp.StatusCode, resp.Header, body, tt.want, tt.wantType)
+	if tt.want == http.StatusUnauthorized && !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), auth.Challenge) {
+		t.Errorf("WWW-Authenticate = %q, want the Bearer challenge", resp.Header.Get("WWW-Authenticate"))
 	}
 	return body
 }
 
-func run(t *testing.T, base string, tests []request) {
+func run(t *testing.T, base string, header http.Header, tests []request) {
 	t.Helper()
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { tt.do(t, base) })
+		t.Run(tt.name, func(t *testing.T) { tt.do(t, base, header) })
 	}
 }
 
@@ -117,12 +148,12 @@ func listAll(t *testing.T, svc *products.Service) []products.Product {
 }
 
 func TestCreateProductRequests(t *testing.T) {
-	srv, svc := newServer(t)
+	srv, svc, c := newServer(t)
 	const valid = `{"sku":"MUG-001","name":"Mug","price":{"amount":1490,"currency":"EUR"},"stock":5}`
 	post := func(name, body string, want int, wantType string) request {
 		return request{name, http.MethodPost, "/api/v1/products", body, want, wantType}
 	}
-	run(t, srv.URL, []request{
+	run(t, srv.URL, c.admin(t), []request{
 		post("valid", valid, 201, ""),
 		post("duplicate sku", strings.Replace(valid, `"Mug"`, `"Other"`, 1), 409, "/problems/sku-taken"),
 		post("malformed json", `{"sku":`, 400, "/problems/invalid-request"),
@@ -145,7 +176,13 @@ func TestCreateProductRequests(t *testing.T) {
 		t.Fatalf("products after bad requests = %d, want 1", len(all))
 	}
 
-	resp, err := http.Post(srv.URL+"/api/v1/products", "application/json", strings.NewReader(strings.Replace(valid, "MUG-001", "MUG-002", 1)))
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/api/v1/products", strings.NewReader(strings.Replace(valid, "MUG-001", "MUG-002", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = c.admin(t)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,12 +201,12 @@ func TestCreateProductRequests(t *testing.T) {
 }
 
 func TestReadProductRequests(t *testing.T) {
-	srv, svc := newServer(t)
+	srv, svc, _ := newServer(t)
 	a, b, c := create(t, svc, "A-1", 1), create(t, svc, "B-1", 2), create(t, svc, "C-1", 3)
 	get := func(name, path string, want int, wantType string) request {
 		return request{name, http.MethodGet, path, "", want, wantType}
 	}
-	run(t, srv.URL, []request{
+	run(t, srv.URL, nil, []request{ // anonymous: the catalog is public
 		get("product", "/api/v1/products/"+a.ID, 200, ""),
 		get("unknown product", "/api/v1/products/"+newID(), 404, "/problems/not-found"),
 		get("malformed id", "/api/v1/products/nope", 404, "/problems/not-found"),
@@ -195,7 +232,7 @@ func TestReadProductRequests(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			body := request{"", http.MethodGet, "/api/v1/products?" + tt.query, "", 200, ""}.do(t, srv.URL)
+			body := request{"", http.MethodGet, "/api/v1/products?" + tt.query, "", 200, ""}.do(t, srv.URL, nil)
 			var got struct {
 				Items      []products.Product `json:"items"`
 				NextCursor string             `json:"next_cursor"`
@@ -211,12 +248,12 @@ func TestReadProductRequests(t *testing.T) {
 }
 
 func TestUpdateProductRequests(t *testing.T) {
-	srv, svc := newServer(t)
+	srv, svc, c := newServer(t)
 	p := create(t, svc, "A-1", 1)
 	patch := func(name, id, body string, want int, wantType string) request {
 		return request{name, http.MethodPatch, "/api/v1/products/" + id, body, want, wantType}
 	}
-	run(t, srv.URL, []request{
+	run(t, srv.URL, c.admin(t), []request{
 		patch("empty patch", p.ID, `{}`, 400, "/problems/invalid-request"),
 		patch("unknown field", p.ID, `{"sku":"B-1"}`, 422, "/problems/validation-failed"),
 		patch("negative stock", p.ID, `{"stock":-1}`, 422, "/problems/validation-failed"),
@@ -227,7 +264,7 @@ func TestUpdateProductRequests(t *testing.T) {
 	if got := listAll(t, svc); !cmp.Equal([]products.Product{p}, got) {
 		t.Fatalf("bad patches changed the product: %s", cmp.Diff([]products.Product{p}, got))
 	}
-	body := patch("valid", p.ID, `{"stock":40,"price":{"amount":2000,"currency":"USD"}}`, 200, "").do(t, srv.URL)
+	body := patch("valid", p.ID, `{"stock":40,"price":{"amount":2000,"currency":"USD"}}`, 200, "").do(t, srv.URL, c.admin(t))
 	var got products.Product
 	if err := json.Unmarshal(body, &got); err != nil {
 		t.Fatal(err)
@@ -240,7 +277,7 @@ func TestUpdateProductRequests(t *testing.T) {
 }
 
 func TestReserveRequests(t *testing.T) {
-	srv, svc := newServer(t)
+	srv, svc, c := newServer(t)
 	p, q := create(t, svc, "A-1", 10), create(t, svc, "B-1", 10)
 	order := newID()
 	line := func(id string, qty int) string {
@@ -256,7 +293,7 @@ func TestReserveRequests(t *testing.T) {
 	post := func(name, b string, want int, wantType string) request {
 		return request{name, http.MethodPost, "/internal/v1/reservations", b, want, wantType}
 	}
-	run(t, srv.URL, []request{
+	run(t, srv.URL, c.service(t), []request{
 		post("malformed json", `{"order_id":`, 400, "/problems/invalid-request"),
 		post("not an object", `[]`, 422, "/problems/validation-failed"),
 		post("unknown field", `{"order_id":"`+order+`","lines":[`+line(p.ID, 1)+`],"user_id":"x"}`, 422, "/problems/validation-failed"),
@@ -303,7 +340,7 @@ func TestReserveRequests(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got products.Reservation
-			if err := json.Unmarshal(post(tt.name, tt.body, 200, "").do(t, srv.URL), &got); err != nil {
+			if err := json.Unmarshal(post(tt.name, tt.body, 200, "").do(t, srv.URL, c.service(t)), &got); err != nil {
 				t.Fatal(err)
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
@@ -316,7 +353,7 @@ func TestReserveRequests(t *testing.T) {
 		})
 	}
 	for range 2 {
-		request{"release", http.MethodDelete, "/internal/v1/reservations/" + order, "", 204, ""}.do(t, srv.URL)
+		request{"release", http.MethodDelete, "/internal/v1/reservations/" + order, "", 204, ""}.do(t, srv.URL, c.service(t))
 		all := listAll(t, svc)
 		if got := []int{all[0].Stock, all[1].Stock}; !slices.Equal(got, []int{10, 10}) {
 			t.Errorf("stock after release = %v, want [10 10]", got)
@@ -324,9 +361,11 @@ func TestReserveRequests(t *testing.T) {
 	}
 }
 
-func newClient(t *testing.T, url string) *productshttp.Client {
+// newClient returns a client of the products service at url whose calls carry
+// the credentials auth.Credentials(signer) adds, as the wiring configures it.
+func newClient(t *testing.T, url string, signer *auth.ServiceSigner) *productshttp.Client {
 	t.Helper()
-	up, err := upstream.New(upstream.Options{Name: "products", BaseURL: url, MaxRetries: 1})
+	up, err := upstream.New(upstream.Options{Name: "products", BaseURL: url, MaxRetries: 1, Decorate: auth.Credentials(signer)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,10 +373,11 @@ func newClient(t *testing.T, url string) *productshttp.Client {
 }
 
 func TestClientRoundTrip(t *testing.T) {
-	srv, svc := newServer(t)
-	ctx := t.Context()
+	srv, svc, cr := newServer(t)
+	// The orders service calls for a customer, whose token it forwards.
+	ctx := cr.users.Context(t, t.Context(), adaID, auth.RoleCustomer)
 	a, b := create(t, svc, "A-1", 3), create(t, svc, "B-1", 1)
-	c := newClient(t, srv.URL)
+	c := newClient(t, srv.URL, cr.orders.Signer)
 
 	got, err := c.Products(ctx, []string{b.ID, a.ID, newID()})
 	if err != nil {
@@ -441,7 +481,7 @@ func TestClientDistrustsPeer(t *testing.T) {
 				io.WriteString(w, tt.answer)
 			}))
 			defer srv.Close()
-			if err := tt.call(newClient(t, srv.URL)); !fault.Is(err, fault.BadGateway) {
+			if err := tt.call(newClient(t, srv.URL, nil)); !fault.Is(err, fault.BadGateway) {
 				t.Errorf("error = %v (kind %v), want bad_gateway", err, fault.KindOf(err))
 			}
 		})

@@ -1,4 +1,5 @@
-// Package usersdb stores users in SQL (SQLite or PostgreSQL).
+// Package usersdb stores users, their credentials, refresh tokens and the
+// signing keys of access tokens in SQL (SQLite or PostgreSQL).
 package usersdb
 
 import (
@@ -32,13 +33,29 @@ func New(db *sqldb.DB) *Store { return &Store{db: db} }
 
 var _ users.Store = (*Store)(nil)
 
-// CreateUser inserts u. A taken email is a fault.Conflict error.
-func (s *Store) CreateUser(ctx context.Context, u users.User) error {
+func emailTaken() error {
+	return fault.New(fault.Conflict, "a user with this email already exists").WithCode("email-taken")
+}
+
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+func nullTime(t time.Time) sql.NullTime { return sql.NullTime{Time: t, Valid: !t.IsZero()} }
+
+func fromNull(t sql.NullTime) time.Time {
+	if !t.Valid {
+		return time.Time{}
+	}
+	return t.Time.UTC()
+}
+
+// CreateUser inserts u with passwordHash ("" stores NULL: no login). A taken
+// email is a fault.Conflict error.
+func (s *Store) CreateUser(ctx context.Context, u users.User, passwordHash string) error {
 	_, err := s.db.ExecContext(ctx,
-		`INSERT INTO users (id, email, name, role, created_at) VALUES (?, ?, ?, ?, ?)`,
-		u.ID, u.Email, u.Name, u.Role, u.CreatedAt)
+		`INSERT INTO users (id, email, name, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		u.ID, u.Email, u.Name, u.Role, nullString(passwordHash), u.CreatedAt)
 	if sqldb.IsUniqueViolation(err) {
-		return fault.New(fault.Conflict, "a user with this email already exists").WithCode("email-taken")
+		return emailTaken()
 	}
 	if err != nil {
 		return fmt.Errorf("usersdb: insert user: %w", err)

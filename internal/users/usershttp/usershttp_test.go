@@ -11,6 +11,7 @@ import (
 
 	"github.com/microshop/microshop/internal/platform/fault"
 	"github.com/microshop/microshop/internal/platform/logging"
+	"github.com/microshop/microshop/internal/platform/problem/problemtest"
 	"github.com/microshop/microshop/internal/platform/sqldb"
 	"github.com/microshop/microshop/internal/platform/sqldb/sqldbtest"
 	"github.com/microshop/microshop/internal/platform/upstream"
@@ -57,24 +58,7 @@ func TestCreateUserRequests(t *testing.T) {
 			}
 			defer resp.Body.Close()
 			body, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != tt.want {
-				t.Fatalf("status = %d, want %d; body %s", resp.StatusCode, tt.want, body)
-			}
-			if tt.want >= 400 {
-				if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
-					t.Errorf("Content-Type = %q, want application/problem+json", ct)
-				}
-				var p struct {
-					Type   string `json:"type"`
-					Status int    `json:"status"`
-				}
-				if err := json.Unmarshal(body, &p); err != nil {
-					t.Fatalf("problem body: %v: %s", err, body)
-				}
-				if p.Status != tt.want || (tt.wantType != "" && p.Type != tt.wantType) {
-					t.Errorf("problem = %+v, want status %d type %q; body %s", p, tt.want, tt.wantType, body)
-				}
-			}
+			problemtest.Check(t, resp.StatusCode, resp.Header, body, tt.want, tt.wantType)
 		})
 	}
 	// Only the one valid request changed anything.
