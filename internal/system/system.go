@@ -191,8 +191,26 @@ func Monolith(ctx context.Context, cfg Config) (*Module, error) {
 		closeAll()
 		return nil, err
 	}
-	gw.Run, gw.Close = ordersMod.Run, closeAll
+	gw.Run = func(ctx context.Context) {
+		go usersMod.Run(ctx)
+		ordersMod.Run(ctx)
+	}
+	gw.Close = closeAll
 	return gw, nil
+}
+
+// every runs fn now and then at each interval until ctx is done.
+func every(ctx context.Context, interval time.Duration, fn func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		fn()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func dbCheck(db *sqldb.DB) []server.Check {
@@ -220,6 +238,7 @@ func newUsers(ctx context.Context, db *sqldb.DB, cfg Config, log *slog.Logger) (
 	return svc, &Module{
 		Handler: usershttp.Handler(svc, authn, checks, log),
 		Ready:   readyFunc(checks, nil),
+		Run:     func(ctx context.Context) { every(ctx, time.Hour, func() { svc.PurgeRefreshTokens(ctx) }) },
 		Close:   func() { db.Close() },
 	}, nil
 }

@@ -107,9 +107,6 @@ func NewHasher(p Params) *Hasher {
 	return h
 }
 
-// Params returns the parameters new hashes are made with.
-func (h *Hasher) Params() Params { return h.params }
-
 // Verifications returns how many verifications h has done (tests count them).
 func (h *Hasher) Verifications() int64 { return h.verifications.Load() }
 

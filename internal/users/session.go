@@ -229,6 +229,14 @@ func (s *Service) Logout(ctx context.Context, refreshToken string) error {
 	return s.store.RevokeRefreshFamily(ctx, hash, s.now().UTC().Truncate(time.Microsecond))
 }
 
+// PurgeRefreshTokens deletes the refresh tokens that expired more than
+// RefreshTTL ago (kept that long so that presenting one still revokes its
+// family) and returns how many. Run it now and then (say, hourly) so the table
+// does not grow without bound; any replica may.
+func (s *Service) PurgeRefreshTokens(ctx context.Context) (int64, error) {
+	return s.store.DeleteRefreshTokens(ctx, s.now().UTC().Truncate(time.Microsecond).Add(-RefreshTTL))
+}
+
 // EnsureAdmin makes the account with email an admin whose password is
 // password, creating it if needed: the environment is the source of truth.
 // When the password or role changes, every refresh token of the account is

@@ -53,13 +53,13 @@ func TestThrottleSchedule(t *testing.T) {
 		{"locks double up to 15 minutes", []step{
 			fail(0), fail(3), fail(6), fail(9), fail(12), // locked 3 min (the rest of the window)
 			{14, attemptFailed, time.Minute},
-			fail(15),                       // locked 6 min
+			fail(15),                         // locked 6 min
 			{20, attemptFailed, time.Minute}, // 1 min left
-			fail(21),                       // locked 12 min
+			fail(21),                         // locked 12 min
 			{32, attemptFailed, time.Minute},
-			fail(33),                              // locked 15 min (the cap)
+			fail(33),                                // locked 15 min (the cap)
 			{47.5, attemptFailed, 30 * time.Second}, // 30 s left
-			fail(48),                              // locked 15 min again
+			fail(48),                                // locked 15 min again
 			{62, attemptFailed, time.Minute},
 		}},
 		{"failures spread over more than the window never lock", []step{

@@ -47,7 +47,7 @@ type NewUser struct {
 // Store keeps users, their credentials, refresh tokens and signing keys.
 // Implementations return a fault.NotFound error for an unknown id or email and
 // a fault.Conflict error (code "email-taken") for a duplicate email. Times are
-// passed in by the Service (its clock); the store compares none of them in SQL.
+// UTC and passed in by the Service (its clock), never read from the database's.
 type Store interface {
 	// CreateUser stores u with passwordHash ("" for an account that cannot log in).
 	CreateUser(ctx context.Context, u User, passwordHash string) error
@@ -79,6 +79,9 @@ type Store interface {
 	// RevokeRefreshFamily revokes, at now, every token of the family of the token
 	// whose hash is hash. An unknown hash is not an error.
 	RevokeRefreshFamily(ctx context.Context, hash string, now time.Time) error
+	// DeleteRefreshTokens deletes the tokens that expired before before and
+	// returns how many.
+	DeleteRefreshTokens(ctx context.Context, before time.Time) (int64, error)
 
 	// SigningKeys returns every stored signing key, newest first.
 	SigningKeys(ctx context.Context) ([]SigningKey, error)
@@ -131,9 +134,6 @@ func NewService(store Store, log *slog.Logger, opts ...Option) *Service {
 	}
 	return s
 }
-
-// Hasher returns the service's password hasher.
-func (s *Service) Hasher() *Hasher { return s.hasher }
 
 // Create validates in and stores a new customer, who has no password and so
 // cannot log in (an admin creates such accounts). It returns a fault.Invalid error

@@ -159,6 +159,22 @@ func (s *Store) RevokeRefreshFamily(ctx context.Context, hash string, now time.T
 	return nil
 }
 
+// DeleteRefreshTokens deletes the tokens that expired before before. The
+// comparison is made in SQL: on SQLite times are stored as text in a form
+// ("2006-01-02 15:04:05.999999999 -0700 MST") whose order is chronological for
+// the UTC times the service writes.
+func (s *Store) DeleteRefreshTokens(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE expires_at < ?`, before.UTC())
+	if err != nil {
+		return 0, fmt.Errorf("usersdb: delete expired refresh tokens: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("usersdb: delete expired refresh tokens: %w", err)
+	}
+	return n, nil
+}
+
 // SigningKeys returns every signing key, newest first.
 func (s *Store) SigningKeys(ctx context.Context) ([]users.SigningKey, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT kid, private_key, created_at, retired_at FROM signing_keys`)
@@ -185,12 +201,17 @@ func (s *Store) SigningKeys(ctx context.Context) ([]users.SigningKey, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("usersdb: list signing keys: %w", err)
 	}
-	// Sorted here rather than in SQL: SQLite keeps times as text.
+	// Sorted here rather than in SQL, as SQLite keeps times as text: newest
+	// first, the active key first among keys created at the same time.
 	sort.Slice(out, func(i, j int) bool {
-		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
-			return out[i].CreatedAt.After(out[j].CreatedAt)
+		a, b := out[i], out[j]
+		switch {
+		case !a.CreatedAt.Equal(b.CreatedAt):
+			return a.CreatedAt.After(b.CreatedAt)
+		case a.Active() != b.Active():
+			return a.Active()
 		}
-		return out[i].ID > out[j].ID
+		return a.ID > b.ID
 	})
 	return out, nil
 }
@@ -218,50 +239,51 @@ func (s *Store) AddSigningKey(ctx context.Context, k users.SigningKey) (bool, er
 }
 
 // RotateSigningKey retires the active key, stores k as the active one and
-// deletes the keys retired before purgeBefore, in one transaction. A rotation
-// that loses a race with another is retried.
+// deletes the keys retired before purgeBefore, in one transaction. Rotations
+// are serialized: SQLite transactions take the write lock when they begin, and
+// on PostgreSQL the table is locked against other writers, so that each
+// rotation sees the key the previous one added.
 func (s *Store) RotateSigningKey(ctx context.Context, k users.SigningKey, purgeBefore time.Time) error {
-	var err error
-	for range 3 {
-		err = s.db.InTx(ctx, func(tx *sqldb.Tx) error {
-			if _, err := tx.ExecContext(ctx,
-				`UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL`, k.CreatedAt); err != nil {
+	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		if s.db.Dialect == sqldb.Postgres {
+			if _, err := tx.ExecContext(ctx, `LOCK TABLE signing_keys IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 				return err
 			}
-			if _, err := insertKey(ctx, tx, k, false); err != nil {
-				return err
-			}
-			rows, err := tx.QueryContext(ctx, `SELECT kid, retired_at FROM signing_keys WHERE retired_at IS NOT NULL`)
-			if err != nil {
-				return err
-			}
-			var old []string
-			for rows.Next() {
-				var kid string
-				var retired time.Time
-				if err := rows.Scan(&kid, &retired); err != nil {
-					rows.Close()
-					return err
-				}
-				if retired.Before(purgeBefore) {
-					old = append(old, kid)
-				}
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			for _, kid := range old {
-				if _, err := tx.ExecContext(ctx, `DELETE FROM signing_keys WHERE kid = ?`, kid); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if !sqldb.IsUniqueViolation(err) {
-			break
 		}
-	}
+		if _, err := tx.ExecContext(ctx,
+			`UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL`, k.CreatedAt); err != nil {
+			return err
+		}
+		if _, err := insertKey(ctx, tx, k, false); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT kid, retired_at FROM signing_keys WHERE retired_at IS NOT NULL`)
+		if err != nil {
+			return err
+		}
+		var old []string
+		for rows.Next() {
+			var kid string
+			var retired time.Time
+			if err := rows.Scan(&kid, &retired); err != nil {
+				rows.Close()
+				return err
+			}
+			if retired.Before(purgeBefore) {
+				old = append(old, kid)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, kid := range old {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM signing_keys WHERE kid = ?`, kid); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("usersdb: rotate signing key: %w", err)
 	}

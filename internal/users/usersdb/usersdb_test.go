@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/microshop/microshop/internal/platform/fault"
+	"github.com/microshop/microshop/internal/platform/logging"
 	"github.com/microshop/microshop/internal/platform/sqldb"
 	"github.com/microshop/microshop/internal/platform/sqldb/sqldbtest"
 	"github.com/microshop/microshop/internal/users"
@@ -18,7 +19,7 @@ import (
 func TestStore(t *testing.T) {
 	sqldbtest.ForEach(t, "users", usersdb.Migrations(), func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
-		svc := users.NewService(usersdb.New(db))
+		svc := users.NewService(usersdb.New(db), logging.Discard())
 
 		var created []users.User
 		for _, in := range []users.NewUser{
