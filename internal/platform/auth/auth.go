@@ -143,18 +143,19 @@ type Verifier struct {
 	keys     KeySet
 	issuer   string
 	audience string
+	maxTTL   time.Duration // the longest lifetime (exp - iat) accepted
 	now      func() time.Time
 }
 
 // NewUserVerifier verifies end users' access tokens against keys (the JWKS).
 func NewUserVerifier(keys KeySet) *Verifier {
-	return &Verifier{keys: keys, issuer: Issuer, audience: Audience, now: time.Now}
+	return &Verifier{keys: keys, issuer: Issuer, audience: Audience, maxTTL: AccessTTL, now: time.Now}
 }
 
 // NewServiceVerifier verifies service tokens against the trusted services'
 // public keys, keyed by service name.
 func NewServiceVerifier(trusted StaticKeys) *Verifier {
-	return &Verifier{keys: trusted, audience: ServiceAudience, now: time.Now}
+	return &Verifier{keys: trusted, audience: ServiceAudience, maxTTL: ServiceTTL, now: time.Now}
 }
 
 // invalid is the one error a client sees for any bad token: which check failed
@@ -201,7 +202,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	if claims.IssuedAt == nil {
 		return nil, invalid(errors.New("missing iat"))
 	}
-	if claims.ExpiresAt.Sub(claims.IssuedAt.Time) > AccessTTL+Leeway {
+	if claims.ExpiresAt.Sub(claims.IssuedAt.Time) > v.maxTTL+Leeway {
 		return nil, invalid(errors.New("lifetime too long"))
 	}
 	return &claims, nil

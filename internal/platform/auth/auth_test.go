@@ -192,6 +192,15 @@ func TestServiceKeysAndTrust(t *testing.T) {
 	if _, err := auth.NewUserVerifier(trusted).VerifyUser(ctx, tok); err == nil {
 		t.Error("a service token verified as a user's access token")
 	}
+	now := time.Now()
+	long, err := auth.Sign("orders", key, jwt.RegisteredClaims{Subject: "orders", Audience: jwt.ClaimStrings{auth.ServiceAudience},
+		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(10 * time.Minute))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.NewServiceVerifier(trusted).VerifyService(ctx, long); err == nil {
+		t.Error("a service token living 10 minutes verified; service tokens live 60 s")
+	}
 }
 
 // FuzzVerify feeds arbitrary tokens to the verifier: no panic, nothing accepted.

@@ -46,18 +46,24 @@ func (k JWK) PublicKey() (ed25519.PublicKey, error) {
 }
 
 // JWKSClient is a KeySet read from a JWKS URL (the users service's
-// /.well-known/jwks.json). It caches the set, refreshes it every MaxAge, and
-// refetches at once when asked for an unknown key id (a rotation) but at most
-// once per MinRefresh, so tokens with made-up key ids cannot flood the issuer.
+// /.well-known/jwks.json). It caches the set and refreshes it in the
+// background every MaxAge; an unknown key id (a rotation) makes it fetch at
+// once, but at most once per MinRefresh whatever the outcome, so tokens with
+// made-up key ids cannot flood the issuer. Fetches never run under the lock
+// and concurrent ones are merged, so a slow issuer never holds up tokens
+// signed with keys already known.
 type JWKSClient struct {
 	URL        string
 	HTTP       *http.Client
 	MaxAge     time.Duration
 	MinRefresh time.Duration
 
-	mu      sync.Mutex
-	keys    map[string]ed25519.PublicKey
-	fetched time.Time
+	mu        sync.Mutex
+	keys      map[string]ed25519.PublicKey
+	fetched   time.Time     // last successful fetch
+	attempted time.Time     // last fetch started, successful or not
+	lastErr   error         // outcome of the last fetch
+	inflight  chan struct{} // closed when the running fetch ends; nil when none runs
 }
 
 // NewJWKSClient returns a client for the JWKS at url.
@@ -68,27 +74,69 @@ func NewJWKSClient(url string) *JWKSClient {
 // PublicKey returns the key for kid, fetching the set when needed.
 func (c *JWKSClient) PublicKey(ctx context.Context, kid string) (ed25519.PublicKey, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	k, ok := c.keys[kid]
-	age := time.Since(c.fetched)
-	if ok && age < c.MaxAge {
+	k, known := c.keys[kid]
+	stale := time.Since(c.fetched) >= c.MaxAge
+	recent := time.Since(c.attempted) < c.MinRefresh
+	lastErr := c.lastErr
+	c.mu.Unlock()
+	if known {
+		if stale && !recent {
+			c.start() // refresh in the background; the known key serves meanwhile
+		}
 		return k, nil
 	}
-	if !ok && c.keys != nil && age < c.MinRefresh {
+	if recent {
+		if lastErr != nil {
+			return nil, &keysUnavailable{lastErr}
+		}
 		return nil, errUnknownKey
 	}
-	keys, err := c.fetch(ctx)
-	if err != nil {
-		if ok { // keep using a known key while the issuer is unreachable
-			return k, nil
-		}
+	if err := c.wait(ctx, c.start()); err != nil {
 		return nil, &keysUnavailable{err}
 	}
-	c.keys, c.fetched = keys, time.Now()
-	if k, ok := keys[kid]; ok {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if k, ok := c.keys[kid]; ok {
 		return k, nil
 	}
 	return nil, errUnknownKey
+}
+
+// start begins a fetch unless one is running, and returns the channel closed
+// when the running fetch ends.
+func (c *JWKSClient) start() chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.inflight != nil {
+		return c.inflight
+	}
+	done := make(chan struct{})
+	c.inflight, c.attempted = done, time.Now()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		keys, err := c.fetch(ctx)
+		cancel()
+		c.mu.Lock()
+		if err == nil {
+			c.keys, c.fetched = keys, time.Now()
+		}
+		c.lastErr, c.inflight = err, nil
+		c.mu.Unlock()
+		close(done)
+	}()
+	return done
+}
+
+// wait waits for a fetch to end, or for ctx, and returns the fetch's error.
+func (c *JWKSClient) wait(ctx context.Context, done chan struct{}) error {
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastErr
 }
 
 func (c *JWKSClient) fetch(ctx context.Context) (map[string]ed25519.PublicKey, error) {
