@@ -21,7 +21,9 @@ type config struct {
 	logFormat   string
 	logLevel    string
 	seed        bool
-	limits      gateway.Limits
+	limits       gateway.Limits
+	natsURL      string
+	natsReplicas int
 }
 
 // Default addresses of the services when they run on one machine.
@@ -31,6 +33,7 @@ const (
 	defaultProductsAddr = "127.0.0.1:8082"
 	defaultOrdersAddr   = "127.0.0.1:8083"
 	defaultDataDir      = "microshop-data"
+	defaultNATSAddr     = "127.0.0.1:4222"
 )
 
 func envOr(getenv func(string) string, key, def string) string {
@@ -56,6 +59,10 @@ func (c *config) peerFlags(fs *pflag.FlagSet, getenv func(string) string) {
 		"base URL of the users service (MICROSHOP_USERS_URL)")
 	fs.StringVar(&c.productsURL, "products-url", envOr(getenv, "MICROSHOP_PRODUCTS_URL", "http://"+defaultProductsAddr),
 		"base URL of the products service (MICROSHOP_PRODUCTS_URL)")
+	fs.StringVar(&c.natsURL, "nats-url", envOr(getenv, "MICROSHOP_NATS_URL", "nats://"+defaultNATSAddr),
+		"NATS server or cluster URL(s), comma-separated (MICROSHOP_NATS_URL)")
+	replicas, _ := strconv.Atoi(envOr(getenv, "MICROSHOP_NATS_REPLICAS", "1"))
+	fs.IntVar(&c.natsReplicas, "nats-replicas", replicas, "replicas of each JetStream stream: 1 embedded, 3 on a cluster (MICROSHOP_NATS_REPLICAS)")
 	fs.StringVar(&c.ordersURL, "orders-url", envOr(getenv, "MICROSHOP_ORDERS_URL", "http://"+defaultOrdersAddr),
 		"base URL of the orders service (MICROSHOP_ORDERS_URL)")
 }

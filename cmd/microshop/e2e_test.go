@@ -128,11 +128,15 @@ func TestEndToEnd(t *testing.T) {
 			p1, p2 := catalog.Items[0], catalog.Items[1]
 			body := map[string]any{"lines": []map[string]any{
 				{"product_id": p1.ID, "quantity": 2}, {"product_id": p2.ID, "quantity": 1}}}
-			r = expect(t, 201, call(t, "POST", api+"/orders", body, append(as, "Idempotency-Key", "order-1")...))
+			r = expect(t, 202, call(t, "POST", api+"/orders", body, append(as, "Idempotency-Key", "order-1")...))
 			var order apiOrder
 			r.json(t, &order)
-			if order.Status != "confirmed" || len(order.Lines) != 2 {
-				t.Fatalf("order = %+v, want confirmed with 2 lines", order)
+			if order.Status != "pending" || len(order.Lines) != 2 || r.Header.Get("Location") != "/api/v1/orders/"+order.ID {
+				t.Fatalf("order = %+v (Location %q), want pending with 2 lines", order, r.Header.Get("Location"))
+			}
+			// The saga confirms it through events: orders.placed → stock.reserved → confirmed.
+			if order = awaitFinal(t, api, order.ID, as); order.Status != "confirmed" {
+				t.Fatalf("order = %+v, want confirmed", order)
 			}
 			if want := 2*p1.Price.Amount + p2.Price.Amount; order.Total.Amount != want {
 				t.Errorf("total = %d, want %d", order.Total.Amount, want)
@@ -212,8 +216,9 @@ func TestEndToEnd(t *testing.T) {
 					r := call(t, "POST", api+"/orders", map[string]any{
 						"lines": []map[string]any{{"product_id": last.ID, "quantity": 1}}}, as...)
 					var o apiOrder
-					if r.Status == 201 {
+					if r.Status == 202 {
 						_ = jsonUnmarshal(r.Body, &o)
+						o = awaitFinal(t, api, o.ID, as)
 					}
 					statuses[i] = fmt.Sprintf("%d %s", r.Status, o.Status)
 				})
@@ -223,7 +228,7 @@ func TestEndToEnd(t *testing.T) {
 			for _, s := range statuses {
 				counts[s]++
 			}
-			if counts["201 confirmed"] != 1 || counts["201 rejected"] != buyers-1 {
+			if counts["202 confirmed"] != 1 || counts["202 rejected"] != buyers-1 {
 				t.Errorf("last-unit checkouts = %v, want 1 confirmed and %d rejected", counts, buyers-1)
 			}
 			expect(t, 200, call(t, "GET", api+"/products/"+last.ID, nil)).json(t, &last)

@@ -61,8 +61,9 @@ func TestKillUsers(t *testing.T) {
 	expect(t, 200, call(t, "GET", api+"/products", nil)).json(t, &catalog)
 	p := catalog.Items[0]
 	var order apiOrder
-	expect(t, 201, call(t, "POST", api+"/orders", map[string]any{
+	expect(t, 202, call(t, "POST", api+"/orders", map[string]any{
 		"lines": []map[string]any{{"product_id": p.ID, "quantity": 1}}}, as...)).json(t, &order)
+	order = awaitFinal(t, api, order.ID, as)
 
 	pid := servicePID(t, s, "users")
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
@@ -110,6 +111,7 @@ func TestKillUsers(t *testing.T) {
 	if st := breakerState(t, s, "users"); st != "closed" {
 		t.Errorf("orders→users breaker after recovery = %q, want closed", st)
 	}
+	t.Logf("users killed; reads degraded, breaker opened, and closed again %v after the kill", time.Since(killed).Round(100*time.Millisecond))
 	if newPID := servicePID(t, s, "users"); newPID == pid {
 		t.Errorf("users was not restarted (pid %d)", pid)
 	}
@@ -134,12 +136,13 @@ func TestSlowProducts(t *testing.T) {
 		}
 		return a
 	}
-	usersAddr, productsAddr, ordersAddr := addr(), addr(), addr()
+	usersAddr, productsAddr, ordersAddr, natsAddr := addr(), addr(), addr(), addr()
+	startChild(t, logs, nil, "serve", "nats", "--addr", natsAddr, "--data-dir", dir, "--log-level", "warn")
 	_, ordersKey, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	peers := []string{"--data-dir", dir, "--log-level", "warn", "--users-url", "http://" + usersAddr}
+	peers := []string{"--data-dir", dir, "--log-level", "warn", "--users-url", "http://" + usersAddr, "--nats-url", "nats://" + natsAddr}
 	startChild(t, logs, nil, append([]string{"serve", "users", "--addr", usersAddr}, peers...)...)
 	startChild(t, logs, []string{"MICROSHOP_TRUSTED_SERVICES=orders=" + auth.EncodePublic(ordersKey.Public().(ed25519.PublicKey))},
 		append([]string{"serve", "products", "--addr", productsAddr}, peers...)...)
@@ -162,7 +165,8 @@ func TestSlowProducts(t *testing.T) {
 	orders := "http://" + ordersAddr + "/api/v1/orders"
 	line := map[string]any{"lines": []map[string]any{{"product_id": p.ID, "quantity": 1}}}
 	var order apiOrder
-	expect(t, 201, call(t, "POST", orders, line, as...)).json(t, &order)
+	expect(t, 202, call(t, "POST", orders, line, as...)).json(t, &order)
+	order = awaitFinal(t, "http://"+ordersAddr+"/api/v1", order.ID, as)
 
 	proxy.SetLatency(30 * time.Second)
 	const budget = 1500 * time.Millisecond
@@ -177,6 +181,8 @@ func TestSlowProducts(t *testing.T) {
 	// Bounds are loose on purpose: they prove the 30 s latency did not hold the request.
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("degraded read took %v with a %v budget", d, budget)
+	} else {
+		t.Logf("degraded read with products 30 s slow answered in %v (budget %v)", d.Round(time.Millisecond), budget)
 	}
 
 	start = time.Now()
@@ -186,6 +192,8 @@ func TestSlowProducts(t *testing.T) {
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("failed creation took %v with a %v budget", d, budget)
+	} else {
+		t.Logf("checkout with products 30 s slow answered %d in %v (budget %v)", r.Status, d.Round(time.Millisecond), budget)
 	}
 
 	proxy.SetLatency(0)

@@ -249,3 +249,15 @@ func register(t *testing.T, base, name, email string) (apiUser, string) {
 
 // bearer returns the header pair for a token.
 func bearer(token string) []string { return []string{"Authorization", "Bearer " + token} }
+
+// awaitFinal polls an order until the saga has decided it (any status but
+// pending) and returns it.
+func awaitFinal(t *testing.T, api, id string, headers []string) apiOrder {
+	t.Helper()
+	var o apiOrder
+	eventually(t, 30*time.Second, "order "+id+" decided", func() bool {
+		r := call(t, "GET", api+"/orders/"+id, nil, headers...)
+		return r.Status == 200 && json.Unmarshal(r.Body, &o) == nil && o.Status != "pending"
+	})
+	return o
+}

@@ -56,6 +56,10 @@ func runCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra.Com
 	fs.StringVar(&o.addr, "addr", envOr(getenv, "MICROSHOP_ADDR", defaultGatewayAddr), "gateway listen address (MICROSHOP_ADDR)")
 	fs.BoolVar(&o.monolith, "monolith", false, "run every module in this one process, calling each other in memory")
 	fs.DurationVar(&o.restartDelay, "restart-delay", time.Second, "wait before restarting a service process that died")
+	fs.StringVar(&o.natsURL, "nats-url", getenv("MICROSHOP_NATS_URL"),
+		"an external NATS cluster (MICROSHOP_NATS_URL); empty starts the embedded broker")
+	replicas, _ := strconv.Atoi(envOr(getenv, "MICROSHOP_NATS_REPLICAS", "1"))
+	fs.IntVar(&o.natsReplicas, "nats-replicas", replicas, "replicas of each JetStream stream (MICROSHOP_NATS_REPLICAS)")
 	o.commonFlags(fs, getenv)
 	o.limitFlags(fs, getenv)
 	return cmd
@@ -90,10 +94,19 @@ func runServices(ctx context.Context, o *runOptions, getenv func(string) string,
 		"products": {"MICROSHOP_TRUSTED_SERVICES=orders=" + auth.EncodePublic(ordersKey.Public().(ed25519.PublicKey))},
 		"users":    {"MICROSHOP_ADMIN_EMAIL=" + getenv("MICROSHOP_ADMIN_EMAIL"), "MICROSHOP_ADMIN_PASSWORD=" + getenv("MICROSHOP_ADMIN_PASSWORD")},
 	}
+	var procs []supervisor.Process
+	natsURL := o.natsURL
+	if natsURL == "" { // the embedded broker, as a process of its own
+		if addrs["nats"], err = freeAddr(); err != nil {
+			return err
+		}
+		natsURL = "nats://" + addrs["nats"]
+		procs = append(procs, supervisor.Process{Name: "nats", Addr: addrs["nats"],
+			Args: []string{"serve", "nats", "--addr", addrs["nats"], "--data-dir", o.dataDir, "--log-format", o.logFormat, "--log-level", o.logLevel}})
+	}
 	common := []string{"--data-dir", o.dataDir, "--log-format", o.logFormat, "--log-level", o.logLevel,
 		"--users-url", "http://" + addrs["users"], "--products-url", "http://" + addrs["products"],
-		"--orders-url", "http://" + addrs["orders"]}
-	var procs []supervisor.Process
+		"--orders-url", "http://" + addrs["orders"], "--nats-url", natsURL, "--nats-replicas", strconv.Itoa(o.natsReplicas)}
 	for _, name := range system.Services {
 		args := append([]string{"serve", name, "--addr", addrs[name]}, common...)
 		if url := databaseURL(getenv, name); url != "" && name != "gateway" {
@@ -118,8 +131,8 @@ func runServices(ctx context.Context, o *runOptions, getenv func(string) string,
 	return sup.Run(ctx, procs, func() {
 		url := "http://" + addrs["gateway"]
 		demoAccounts(ctx, url, o.dataDir, stdout, log)
-		fmt.Fprintf(stdout, "microshop ready at %s (mode: services; users %s, products %s, orders %s; state in %s)\n",
-			url, addrs["users"], addrs["products"], addrs["orders"], sup.StateFile)
+		fmt.Fprintf(stdout, "microshop ready at %s (mode: services; users %s, products %s, orders %s, nats %s; state in %s)\n",
+			url, addrs["users"], addrs["products"], addrs["orders"], natsURL, sup.StateFile)
 	})
 }
 

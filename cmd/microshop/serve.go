@@ -6,10 +6,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
+	"slices"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
 	"github.com/microshop/microshop/internal/platform/auth"
+	"github.com/microshop/microshop/internal/platform/broker"
 	"github.com/microshop/microshop/internal/platform/logging"
 	"github.com/microshop/microshop/internal/platform/server"
 	"github.com/microshop/microshop/internal/system"
@@ -18,19 +22,22 @@ import (
 func serveCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
 	var cfg config
 	cmd := &cobra.Command{
-		Use:       "serve users|products|orders|gateway",
-		Short:     "Run one service (what a container runs)",
+		Use:       "serve users|products|orders|gateway|nats",
+		Short:     "Run one service (what a container runs), or the embedded NATS broker",
 		Args:      cobra.MatchAll(cobra.ExactArgs(1), cobra.OnlyValidArgs),
-		ValidArgs: system.Services,
+		ValidArgs: append(slices.Clone(system.Services), "nats"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			if !cmd.Flags().Changed("addr") && getenv("MICROSHOP_ADDR") == "" {
 				cfg.addr = map[string]string{
 					"users": defaultUsersAddr, "products": defaultProductsAddr,
-					"orders": defaultOrdersAddr, "gateway": defaultGatewayAddr,
+					"orders": defaultOrdersAddr, "gateway": defaultGatewayAddr, "nats": defaultNATSAddr,
 				}[name]
 			}
 			log := logging.New(stderr, cfg.logFormat, cfg.logLevel).With("service", name)
+			if name == "nats" {
+				return serveBroker(cmd.Context(), cfg.addr, cfg.dataDir, log)
+			}
 			sc, err := cfg.system(getenv, log)
 			if err != nil {
 				return err
@@ -67,6 +74,8 @@ func (c *config) system(getenv func(string) string, log *slog.Logger) (system.Co
 		AdminEmail:    getenv("MICROSHOP_ADMIN_EMAIL"),
 		AdminPassword: getenv("MICROSHOP_ADMIN_PASSWORD"),
 		Limits:        c.limits,
+		NATSURL:       c.natsURL,
+		NATSReplicas:  c.natsReplicas,
 		Log:           log,
 	}
 	if k := getenv("MICROSHOP_SERVICE_KEY"); k != "" {
@@ -102,4 +111,29 @@ func serve(ctx context.Context, name, addr string, cfg system.Config, log *slog.
 	}
 	log.Info("listening", "addr", "http://"+ln.Addr().String())
 	return server.Serve(ctx, ln, m.Handler, log)
+}
+
+// serveBroker runs the embedded NATS server (JetStream, file store in
+// <data-dir>/nats, fsync on every write) until ctx is done. It is what
+// `microshop run` starts as its own process, so that it can be killed and
+// restarted on its own.
+func serveBroker(ctx context.Context, addr, dataDir string, log *slog.Logger) error {
+	host, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil {
+		return fmt.Errorf("nats: invalid port %q", portText)
+	}
+	srv, err := broker.StartServer(broker.ServerOptions{Dir: filepath.Join(dataDir, "nats"), Host: host, Port: port, Log: log})
+	if err != nil {
+		return err
+	}
+	log.Info("listening", "addr", srv.ClientURL())
+	<-ctx.Done()
+	log.Info("shutting down")
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	return nil
 }

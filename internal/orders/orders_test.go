@@ -2,12 +2,14 @@ package orders_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/microshop/microshop/internal/events"
 	"github.com/microshop/microshop/internal/orders"
 	"github.com/microshop/microshop/internal/platform/fault"
 )
@@ -75,40 +77,146 @@ func locations(t *testing.T, err error) []string {
 	return out
 }
 
+// TestOrderTransition checks every pair of statuses (and a status that does
+// not exist): only the life cycle's changes are allowed, and a refused one
+// changes nothing.
 func TestOrderTransition(t *testing.T) {
 	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	now := created.Add(time.Minute)
-	tests := []struct {
-		from, to, reason string
-		want             orders.Order // zero means the transition is refused
-	}{
-		{orders.StatusPending, orders.StatusConfirmed, "ignored", orders.Order{Status: orders.StatusConfirmed, UpdatedAt: now}},
-		{orders.StatusPending, orders.StatusRejected, "insufficient stock", orders.Order{Status: orders.StatusRejected, Reason: "insufficient stock", UpdatedAt: now}},
-		{orders.StatusPending, orders.StatusPending, "", orders.Order{}},
-		{orders.StatusPending, "shipped", "", orders.Order{}},
-		{orders.StatusConfirmed, orders.StatusRejected, "late", orders.Order{}},
-		{orders.StatusConfirmed, orders.StatusConfirmed, "", orders.Order{}},
-		{orders.StatusRejected, orders.StatusConfirmed, "", orders.Order{}},
-		{orders.StatusRejected, orders.StatusPending, "", orders.Order{}},
+	legal := map[[2]string]bool{
+		{orders.StatusPending, orders.StatusConfirmed}:   true,
+		{orders.StatusPending, orders.StatusRejected}:    true,
+		{orders.StatusPending, orders.StatusExpired}:     true,
+		{orders.StatusPending, orders.StatusCancelled}:   true,
+		{orders.StatusConfirmed, orders.StatusCancelled}: true,
 	}
-	for _, tt := range tests {
-		t.Run(tt.from+" to "+tt.to, func(t *testing.T) {
-			o := orders.Order{Status: tt.from, UpdatedAt: created}
-			before := o
-			err := o.Transition(tt.to, tt.reason, now)
-			if tt.want.Status == "" {
-				if !fault.Is(err, fault.Conflict) {
-					t.Fatalf("Transition() error = %v, want a fault.Conflict error", err)
+	statuses := append(slices.Clone(orders.Statuses), "shipped")
+	for _, from := range statuses {
+		for _, to := range statuses {
+			t.Run(from+" to "+to, func(t *testing.T) {
+				o := orders.Order{Status: from, Reason: "before", UpdatedAt: created}
+				before := o
+				err := o.Transition(to, "why", now)
+				if got := orders.CanTransition(from, to); got != legal[[2]string{from, to}] {
+					t.Errorf("CanTransition() = %v, want %v", got, !got)
 				}
-				tt.want = before // a refused transition changes nothing
-			} else if err != nil {
-				t.Fatalf("Transition() error = %v", err)
-			}
-			if diff := cmp.Diff(tt.want, o); diff != "" {
-				t.Errorf("order after Transition() (-want +got):\n%s", diff)
-			}
-		})
+				if !legal[[2]string{from, to}] {
+					if fault.KindOf(err) != fault.Conflict || fault.CodeOf(err) != orders.CodeIllegalTransition {
+						t.Fatalf("Transition() error = %v, want a conflict %s", err, orders.CodeIllegalTransition)
+					}
+					if diff := cmp.Diff(before, o); diff != "" {
+						t.Errorf("a refused transition changed the order (-before +after):\n%s", diff)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("Transition() error = %v", err)
+				}
+				want := orders.Order{Status: to, UpdatedAt: now}
+				if orders.Final(to) {
+					want.Reason = "why"
+				}
+				if diff := cmp.Diff(want, o); diff != "" {
+					t.Errorf("order after Transition() (-want +got):\n%s", diff)
+				}
+			})
+		}
 	}
+}
+
+func TestFinal(t *testing.T) {
+	want := map[string]bool{orders.StatusRejected: true, orders.StatusExpired: true, orders.StatusCancelled: true}
+	for _, s := range append(slices.Clone(orders.Statuses), "shipped") {
+		if got := orders.Final(s); got != want[s] {
+			t.Errorf("Final(%q) = %v, want %v", s, got, want[s])
+		}
+		if orders.Final(s) && slices.ContainsFunc(orders.Statuses, func(to string) bool { return orders.CanTransition(s, to) }) {
+			t.Errorf("final status %s has a way out", s)
+		}
+	}
+}
+
+// TestOrderApply checks every status against every trigger: the status it
+// leads to, the event that announces it, and that anything else is refused
+// without a change.
+func TestOrderApply(t *testing.T) {
+	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	now := created.Add(time.Minute)
+	earlier := created.Add(time.Second)
+	type outcome struct {
+		status, reason, event string
+		released              *time.Time
+	}
+	refused := outcome{}
+	tests := map[string]map[orders.Trigger]outcome{
+		orders.StatusPending: {
+			orders.TriggerReserved: {orders.StatusConfirmed, "", events.OrderConfirmed, nil},
+			orders.TriggerRejected: {orders.StatusRejected, "why", events.OrderRejected, nil},
+			orders.TriggerCancel:   {orders.StatusCancelled, "why", events.OrderCancelled, nil},
+			orders.TriggerExpire:   {orders.StatusExpired, "why", events.OrderExpired, nil},
+			orders.TriggerReleased: {orders.StatusPending, "", "", &now},
+		},
+		orders.StatusConfirmed: {
+			orders.TriggerReserved: refused,
+			orders.TriggerRejected: refused,
+			orders.TriggerCancel:   {orders.StatusCancelled, "why", events.OrderCancelled, nil},
+			orders.TriggerExpire:   refused,
+			orders.TriggerReleased: {orders.StatusConfirmed, "", "", &now},
+		},
+	}
+	for _, final := range []string{orders.StatusRejected, orders.StatusExpired, orders.StatusCancelled} {
+		tests[final] = map[orders.Trigger]outcome{
+			orders.TriggerReserved: refused,
+			orders.TriggerRejected: refused,
+			orders.TriggerCancel:   refused,
+			orders.TriggerExpire:   refused,
+			orders.TriggerReleased: {final, "", "", &now},
+		}
+	}
+	for _, from := range orders.Statuses {
+		for _, tr := range orders.Triggers {
+			want, ok := tests[from][tr]
+			if !ok {
+				t.Fatalf("no expectation for %s on %s", tr, from)
+			}
+			t.Run(string(tr)+" on "+from, func(t *testing.T) {
+				o := orders.Order{Status: from, UpdatedAt: created}
+				before := o
+				event, err := o.Apply(tr, "why", now)
+				if want == refused {
+					if fault.CodeOf(err) != orders.CodeIllegalTransition || event != "" {
+						t.Fatalf("Apply() = %q, %v; want a conflict %s", event, err, orders.CodeIllegalTransition)
+					}
+					if diff := cmp.Diff(before, o); diff != "" {
+						t.Errorf("a refused trigger changed the order (-before +after):\n%s", diff)
+					}
+					return
+				}
+				if err != nil || event != want.event {
+					t.Fatalf("Apply() = %q, %v; want %q", event, err, want.event)
+				}
+				wantOrder := orders.Order{Status: want.status, Reason: want.reason, ReleasedAt: want.released, UpdatedAt: now}
+				if diff := cmp.Diff(wantOrder, o); diff != "" {
+					t.Errorf("order after Apply() (-want +got):\n%s", diff)
+				}
+			})
+		}
+	}
+	t.Run("released twice keeps the first time", func(t *testing.T) {
+		o := orders.Order{Status: orders.StatusCancelled, ReleasedAt: &earlier, UpdatedAt: earlier}
+		if event, err := o.Apply(orders.TriggerReleased, "", now); event != "" || err != nil {
+			t.Fatalf("Apply() = %q, %v", event, err)
+		}
+		if !o.ReleasedAt.Equal(earlier) || !o.UpdatedAt.Equal(earlier) {
+			t.Errorf("released at %v, updated at %v; want both %v", o.ReleasedAt, o.UpdatedAt, earlier)
+		}
+	})
+	t.Run("unknown trigger", func(t *testing.T) {
+		o := orders.Order{Status: orders.StatusPending}
+		if _, err := o.Apply("shipped", "", now); err == nil || o.Status != orders.StatusPending {
+			t.Errorf("Apply(shipped) = %v, status %s; want an error and no change", err, o.Status)
+		}
+	})
 }
 
 func TestViewerCanSee(t *testing.T) {

@@ -1,5 +1,6 @@
 // Package products is the products service's domain: the catalog, prices and
-// stock with reservations. It knows nothing of HTTP or SQL.
+// stock with reservations, and its part of the checkout saga (saga.go). It
+// knows nothing of HTTP or SQL.
 package products
 
 import (
@@ -12,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/microshop/microshop/internal/platform/broker"
 	"github.com/microshop/microshop/internal/platform/fault"
 	"github.com/microshop/microshop/internal/platform/page"
 )
@@ -23,7 +25,8 @@ type Money struct {
 }
 
 // Product is an item of the catalog. Stock is the number of units available to
-// reserve now; units reserved for orders are not part of it.
+// reserve now; units reserved for orders or sold are not part of it (see
+// StockLevel).
 type Product struct {
 	ID          string    `json:"id" doc:"Product id (UUID)."`
 	SKU         string    `json:"sku"`
@@ -49,6 +52,15 @@ const (
 
 // ReasonInsufficientStock is the Reason of a reservation rejected for lack of stock.
 const ReasonInsufficientStock = "insufficient stock"
+
+// ReasonUnknownProduct is the Reason of a reservation rejected because a
+// product does not exist; its Shortages list the unknown products.
+const ReasonUnknownProduct = "unknown product"
+
+// ReasonInvalidOrder starts the Reason of an orders.placed rejected because
+// its order cannot be served as asked (a malformed id, no lines, a bad
+// quantity): "invalid order: <what is wrong>".
+const ReasonInvalidOrder = "invalid order"
 
 // ReasonReleased is the Reason of a reservation refused because the order's
 // stock was already released: a release is final, so a reservation request
@@ -125,16 +137,55 @@ type Store interface {
 	// keeps others from changing it, and stores what fn leaves (except ID, SKU
 	// and CreatedAt, which never change) unless fn fails.
 	UpdateProduct(ctx context.Context, id string, fn func(*Product) error) (Product, error)
-	// Reserve takes the stock of all distinct lines for orderID in one
-	// transaction, or none. It returns the existing reservation of orderID if
-	// there is one, a Rejected reservation with Shortages when stock is short,
-	// and a fault.Unprocessable error "unknown-product" for an unknown product.
-	Reserve(ctx context.Context, orderID string, lines []Line, at time.Time) (Reservation, error)
-	// Release puts the stock reserved for orderID back and forgets the
-	// reservation; an unknown order is not an error.
-	Release(ctx context.Context, orderID string) error
+	// StockLevels returns the stock levels of the products with the given
+	// distinct ids, in id order, as of one consistent moment; unknown ids are
+	// absent.
+	StockLevels(ctx context.Context, ids []string) ([]StockLevel, error)
+	// Atomically runs fn in one transaction, which commits if fn returns nil
+	// and rolls back otherwise. fn may be called again (in a new transaction)
+	// when the transaction fails on a conflict with a concurrent one, so it
+	// must have no effect outside tx.
+	Atomically(ctx context.Context, fn func(tx StockTx) error) error
 	// Seed inserts ps if the catalog is empty, skipping taken SKUs.
 	Seed(ctx context.Context, ps []Product) error
+}
+
+// StockTx is the stock of every product within one transaction, with the
+// transaction's inbox and outbox: what an event handler changes, records and
+// announces commits together or not at all.
+type StockTx interface {
+	// Seen records in consumer's inbox that the event eventID is applied and
+	// reports whether it already was; then the caller skips the effect.
+	Seen(ctx context.Context, consumer, eventID string) (already bool, err error)
+	// Reserve takes the stock of all lines (of distinct products) for orderID,
+	// or none. An order that reserved before gets its reservation as it
+	// stands (Reserved with what it holds, reserved or sold), a released one
+	// a Rejected reservation with ReasonReleased. Otherwise short stock gives
+	// a Rejected reservation with ReasonInsufficientStock and the Shortages,
+	// and an unknown product one with ReasonUnknownProduct whose Shortages
+	// are the unknown products (Available 0). A rejection leaves no trace.
+	Reserve(ctx context.Context, orderID string, lines []Line, at time.Time) (Reservation, error)
+	// Sell turns the stock reserved for orderID into a sale and returns the
+	// lines it sold, in product id order: none when the order holds nothing
+	// reserved (never reserved, already sold or released).
+	Sell(ctx context.Context, orderID string, at time.Time) ([]Line, error)
+	// Release gives back to the available stock everything orderID holds,
+	// reserved or sold, and makes the release final: a later Reserve for the
+	// order is rejected with ReasonReleased. It returns the lines given back,
+	// in product id order, none when the order held nothing.
+	Release(ctx context.Context, orderID string, at time.Time) ([]Line, error)
+	// Emit adds e to the outbox: it is published once, and only if, the
+	// transaction commits.
+	Emit(ctx context.Context, e broker.Event) error
+}
+
+// StockLevel is where the units of a product are. The units stocked (set by
+// an admin) always equal Available + Reserved + Sold.
+type StockLevel struct {
+	ProductID string `json:"product_id"`
+	Available int    `json:"available" doc:"Units that can be reserved now (the product's stock)."`
+	Reserved  int    `json:"reserved" doc:"Units held for orders not yet confirmed."`
+	Sold      int    `json:"sold" doc:"Units bought by confirmed orders."`
 }
 
 // Service implements the products use cases.
@@ -272,17 +323,10 @@ func (s *Service) List(ctx context.Context, q ListQuery) (page.Page[Product], er
 // unknown ids are absent from the result. It returns a fault.Invalid error for
 // fewer than 1 or more than MaxBatch ids or for a malformed id.
 func (s *Service) Products(ctx context.Context, ids []string) ([]Product, error) {
-	if len(ids) == 0 || len(ids) > MaxBatch {
-		return nil, fault.Invalidf("query.ids", "ids must list 1 to %d product ids", MaxBatch)
+	distinct, err := distinctIDs(ids)
+	if err != nil {
+		return nil, err
 	}
-	for i, id := range ids {
-		if !ValidID(id) {
-			return nil, fault.Invalidf(fmt.Sprintf("query.ids[%d]", i), "ids must be product ids (UUIDs)")
-		}
-	}
-	distinct := slices.Clone(ids)
-	slices.Sort(distinct)
-	distinct = slices.Compact(distinct)
 	out, err := s.store.ProductsByID(ctx, distinct)
 	if err != nil {
 		return nil, err
@@ -294,33 +338,96 @@ func (s *Service) Products(ctx context.Context, ids []string) ([]Product, error)
 }
 
 // Reserve holds stock for all lines of the order orderID, or for none. It is
-// idempotent: while the order holds a reservation, Reserve returns it as it is.
-// Short stock is not an error but a Rejected reservation listing the
-// shortages. Once the order was released, Reserve is refused (Rejected with
-// ReasonReleased), so a request that arrives late holds nothing. It returns a fault.Invalid error for bad input and a
+// idempotent: while the order holds a reservation (or has bought it), Reserve
+// returns it as it is. Short stock is not an error but a Rejected reservation
+// listing the shortages. Once the order was released, Reserve is refused
+// (Rejected with ReasonReleased), so a request that arrives late holds
+// nothing. It returns a fault.Invalid error for bad input and a
 // fault.Unprocessable error "unknown-product" for an unknown product.
 func (s *Service) Reserve(ctx context.Context, orderID string, lines []Line) (Reservation, error) {
 	if err := ValidReservation(orderID, lines); err != nil {
 		return Reservation{}, err
 	}
-	r, err := s.store.Reserve(ctx, orderID, lines, s.timestamp())
+	var r Reservation
+	err := s.store.Atomically(ctx, func(tx StockTx) error {
+		var err error
+		r, err = tx.Reserve(ctx, orderID, lines, s.timestamp())
+		return err
+	})
 	if err != nil {
 		return Reservation{}, err
 	}
-	if r.Status == Rejected && r.Reason == "" {
-		r.Reason = ReasonInsufficientStock
+	if r.Status == Rejected && r.Reason == ReasonUnknownProduct && len(r.Shortages) > 0 {
+		return Reservation{}, fault.New(fault.Unprocessable, "product %s does not exist", r.Shortages[0].ProductID).WithCode("unknown-product")
 	}
 	return r, nil
 }
 
-// Release returns the stock reserved for orderID and makes the release final.
-// Releasing an order that holds no reservation (never reserved, rejected or
-// already released) succeeds and returns nothing. A malformed order id is a fault.Invalid error.
+// Release returns the stock held for orderID, reserved or sold, and makes the
+// release final. Releasing an order that holds nothing (never reserved,
+// rejected or already released) succeeds and returns nothing. A malformed
+// order id is a fault.Invalid error.
 func (s *Service) Release(ctx context.Context, orderID string) error {
 	if !ValidID(orderID) {
 		return fault.Invalidf("path.order_id", "order_id must be an order id (UUID)")
 	}
-	return s.store.Release(ctx, orderID)
+	return s.store.Atomically(ctx, func(tx StockTx) error {
+		_, err := tx.Release(ctx, orderID, s.timestamp())
+		return err
+	})
+}
+
+// StockLevels returns where the units of the product with productID are:
+// available to reserve, reserved for orders, sold. Their sum is the stock an
+// admin set. An unknown product is a fault.NotFound error.
+func (s *Service) StockLevels(ctx context.Context, productID string) (available, reserved, sold int, err error) {
+	if !ValidID(productID) {
+		return 0, 0, 0, fault.New(fault.NotFound, "product not found")
+	}
+	levels, err := s.store.StockLevels(ctx, []string{productID})
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if len(levels) == 0 {
+		return 0, 0, 0, fault.New(fault.NotFound, "product not found")
+	}
+	l := levels[0]
+	return l.Available, l.Reserved, l.Sold, nil
+}
+
+// StockLevelsOf returns the stock levels of the products with the given ids,
+// once each and in id order, read at one moment; unknown ids are absent. It
+// returns a fault.Invalid error for fewer than 1 or more than MaxBatch ids or
+// for a malformed id.
+func (s *Service) StockLevelsOf(ctx context.Context, ids []string) ([]StockLevel, error) {
+	distinct, err := distinctIDs(ids)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.store.StockLevels(ctx, distinct)
+	if err != nil {
+		return nil, err
+	}
+	if out == nil {
+		out = []StockLevel{}
+	}
+	return out, nil
+}
+
+// distinctIDs checks a batch of 1 to MaxBatch product ids and returns them
+// sorted, once each.
+func distinctIDs(ids []string) ([]string, error) {
+	if len(ids) == 0 || len(ids) > MaxBatch {
+		return nil, fault.Invalidf("query.ids", "ids must list 1 to %d product ids", MaxBatch)
+	}
+	for i, id := range ids {
+		if !ValidID(id) {
+			return nil, fault.Invalidf(fmt.Sprintf("query.ids[%d]", i), "ids must be product ids (UUIDs)")
+		}
+	}
+	distinct := slices.Clone(ids)
+	slices.Sort(distinct)
+	return slices.Compact(distinct), nil
 }
 
 // Seed fills an empty catalog with demo products. It is idempotent and safe

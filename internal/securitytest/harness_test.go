@@ -20,6 +20,7 @@ import (
 
 	"github.com/microshop/microshop/internal/gateway"
 	"github.com/microshop/microshop/internal/platform/auth"
+	"github.com/microshop/microshop/internal/platform/broker/brokertest"
 	"github.com/microshop/microshop/internal/platform/problem"
 	"github.com/microshop/microshop/internal/platform/server"
 	"github.com/microshop/microshop/internal/platform/sqldb"
@@ -204,6 +205,7 @@ func StartServices(t testing.TB, opts Options) *System {
 		}
 	}
 	s.Config.UsersURL, s.Config.ProductsURL, s.Config.OrdersURL = s.Services["users"], s.Services["products"], s.Services["orders"]
+	s.Config.NATSURL = brokertest.Start(t).ClientURL()
 	for _, name := range system.Services {
 		m, err := system.Service(r.ctx, name, s.Config)
 		if err != nil {
@@ -353,11 +355,38 @@ func (s *System) PlaceOrder(t testing.TB, token, product string, quantity int) s
 		ID     string `json:"id"`
 		Status string `json:"status"`
 	}
-	Do(t, "POST", s.Gateway+"/api/v1/orders", orderBody(product, quantity), Bearer(token)...).Want(t, 201).JSON(t, &o)
-	if o.ID == "" || o.Status != "confirmed" {
-		t.Fatalf("order: got %+v, want a confirmed order", o)
+	Do(t, "POST", s.Gateway+"/api/v1/orders", orderBody(product, quantity), Bearer(token)...).Want(t, 202).JSON(t, &o)
+	if o.ID == "" || o.Status != "pending" {
+		t.Fatalf("order: got %+v, want a pending order", o)
+	}
+	if st := s.AwaitOrder(t, token, o.ID); st != "confirmed" {
+		t.Fatalf("order %s: %s, want confirmed", o.ID, st)
 	}
 	return o.ID
+}
+
+// AwaitOrder waits until the checkout saga has decided an order and returns
+// its status.
+func (s *System) AwaitOrder(t testing.TB, token, id string) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var o struct {
+			Status string `json:"status"`
+		}
+		base := s.Gateway // the orders port when there is one, past the gateway's rate limits
+		if u, ok := s.Services["orders"]; ok {
+			base = u
+		}
+		Do(t, "GET", base+"/api/v1/orders/"+id, nil, Bearer(token)...).Want(t, 200).JSON(t, &o)
+		if o.Status != "pending" {
+			return o.Status
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("order %s still pending after 30s", id)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func orderBody(product string, quantity int) map[string]any {

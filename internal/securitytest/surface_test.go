@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 
 	"github.com/microshop/microshop/internal/platform/auth"
@@ -408,6 +409,9 @@ func TestAPI9Inventory(t *testing.T) {
 		return path
 	}
 	send := func(t *testing.T, base, method, path string) Response {
+		if strings.HasSuffix(path, "/events") && method == "GET" {
+			return openStream(t, base+fill(path), admin)
+		}
 		var body any
 		if method == "POST" || method == "PUT" || method == "PATCH" {
 			body = "{}"
@@ -594,4 +598,26 @@ func resolve(base, ref string) (string, error) {
 		return "", err
 	}
 	return u.String(), nil
+}
+
+// openStream opens a Server-Sent Events stream and returns its status and
+// headers without waiting for the stream to end.
+func openStream(t *testing.T, url string, headers []string) Response {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	resp.Body.Close()
+	return Response{Method: "GET", URL: url, Status: resp.StatusCode, Header: resp.Header}
 }

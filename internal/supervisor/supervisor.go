@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,7 +28,7 @@ type Process struct {
 	Args      []string // arguments after the executable
 	Env       []string // added to the supervisor's environment (secrets go here, not in Args)
 	Addr      string   // host:port it serves on, for the state file
-	HealthURL string   // polled until it answers 200
+	HealthURL string   // polled until it answers 200; empty: until Addr accepts TCP connections
 }
 
 // Supervisor starts and watches processes.
@@ -175,13 +176,13 @@ func (s *Supervisor) waitHealthy(ctx context.Context, procs []Process) error {
 	client := &http.Client{Timeout: time.Second}
 	for _, p := range procs {
 		for {
-			if ok := probe(ctx, client, p.HealthURL); ok {
+			if ok := probe(ctx, client, p); ok {
 				break
 			}
 			select {
 			case <-ctx.Done():
 				if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-					return fmt.Errorf("supervisor: %s did not become healthy at %s", p.Name, p.HealthURL)
+					return fmt.Errorf("supervisor: %s did not become healthy (%s%s)", p.Name, p.HealthURL, p.Addr)
 				}
 				return nil
 			case <-time.After(20 * time.Millisecond):
@@ -191,8 +192,16 @@ func (s *Supervisor) waitHealthy(ctx context.Context, procs []Process) error {
 	return nil
 }
 
-func probe(ctx context.Context, c *http.Client, url string) bool {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+func probe(ctx context.Context, c *http.Client, p Process) bool {
+	if p.HealthURL == "" {
+		conn, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", p.Addr)
+		if err != nil {
+			return false
+		}
+		conn.Close()
+		return true
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.HealthURL, nil)
 	if err != nil {
 		return false
 	}

@@ -11,18 +11,26 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/microshop/microshop/internal/gateway"
 	"github.com/microshop/microshop/internal/orders"
 	"github.com/microshop/microshop/internal/orders/ordersdb"
+	"github.com/microshop/microshop/internal/orders/ordersevents"
 	"github.com/microshop/microshop/internal/orders/ordershttp"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/microshop/microshop/internal/platform/auth"
+	"github.com/microshop/microshop/internal/platform/broker"
+	"github.com/microshop/microshop/internal/platform/outbox"
 	"github.com/microshop/microshop/internal/platform/server"
 	"github.com/microshop/microshop/internal/platform/sqldb"
 	"github.com/microshop/microshop/internal/platform/upstream"
 	"github.com/microshop/microshop/internal/products"
 	"github.com/microshop/microshop/internal/products/productsdb"
+	"github.com/microshop/microshop/internal/products/productsevents"
 	"github.com/microshop/microshop/internal/products/productshttp"
 	"github.com/microshop/microshop/internal/users"
 	"github.com/microshop/microshop/internal/users/usersdb"
@@ -46,6 +54,9 @@ type Config struct {
 	ServiceKey ed25519.PrivateKey
 	// Trusted lists the services whose tokens internal endpoints accept.
 	Trusted auth.StaticKeys
+
+	NATSURL      string // the broker; empty in the monolith starts an embedded one
+	NATSReplicas int    // replicas of each stream (1 embedded, 3 on a cluster)
 
 	AdminEmail    string // with AdminPassword: the admin account ensured at start
 	AdminPassword string
@@ -81,7 +92,40 @@ func OpenDB(ctx context.Context, url, service, dataDir string) (*sqldb.DB, error
 		db.Close()
 		return nil, err
 	}
+	if service == "products" || service == "orders" { // they publish and consume events
+		if err := sqldb.Migrate(ctx, db, outbox.Migrations()); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
 	return db, nil
+}
+
+// connectBroker connects a service to NATS and makes sure the streams exist.
+func connectBroker(ctx context.Context, cfg Config, name string, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
+	if cfg.NATSURL == "" {
+		return nil, nil, errors.New(name + " needs a NATS URL (MICROSHOP_NATS_URL)")
+	}
+	nc, js, err := broker.Connect(ctx, cfg.NATSURL, "microshop-"+name, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	replicas := max(cfg.NATSReplicas, 1)
+	if err := broker.EnsureStreams(ctx, js, replicas); err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, js, nil
+}
+
+// brokerCheck reports the NATS connection in readiness.
+func brokerCheck(nc *nats.Conn) server.Check {
+	return server.Check{Name: "broker", Run: func(context.Context) error {
+		if !nc.IsConnected() {
+			return errors.New("not connected to NATS")
+		}
+		return nil
+	}}
 }
 
 func (c *Config) dbURL(service string) string {
@@ -118,18 +162,29 @@ func Service(ctx context.Context, name string, cfg Config) (*Module, error) {
 		if err != nil {
 			return nil, err
 		}
-		authn := &auth.Authenticator{Users: auth.NewUserVerifier(jwks), Services: auth.NewServiceVerifier(cfg.Trusted), Log: log}
-		_, m, err := newProducts(ctx, db, cfg.Seed, authn, log)
-		return m, err
-	case "orders":
-		if cfg.ServiceKey == nil {
-			return nil, errors.New("orders needs its service key (MICROSHOP_SERVICE_KEY) to reserve stock")
+		nc, js, err := connectBroker(ctx, cfg, name, log)
+		if err != nil {
+			db.Close()
+			return nil, err
 		}
+		authn := &auth.Authenticator{Users: auth.NewUserVerifier(jwks), Services: auth.NewServiceVerifier(cfg.Trusted), Log: log}
+		_, m, err := newProducts(ctx, db, cfg.Seed, authn, nc, js, log)
+		if err != nil {
+			nc.Close()
+			return nil, err
+		}
+		m.Close = chain(m.Close, nc.Close)
+		return m, nil
+	case "orders":
 		db, err := OpenDB(ctx, cfg.dbURL(name), name, cfg.DataDir)
 		if err != nil {
 			return nil, err
 		}
-		creds := auth.Credentials(auth.NewServiceSigner("orders", cfg.ServiceKey))
+		var signer *auth.ServiceSigner // only for calls to internal endpoints
+		if cfg.ServiceKey != nil {
+			signer = auth.NewServiceSigner("orders", cfg.ServiceKey)
+		}
+		creds := auth.Credentials(signer)
 		u, err := upstream.New(upstream.Options{Name: "users", BaseURL: cfg.UsersURL, Logger: log, Decorate: creds})
 		if err != nil {
 			db.Close()
@@ -144,8 +199,15 @@ func Service(ctx context.Context, name string, cfg Config) (*Module, error) {
 		info := func(context.Context) map[string]any {
 			return map[string]any{"upstreams": map[string]any{"users": uc.State(), "products": pc.State()}}
 		}
+		nc, js, err := connectBroker(ctx, cfg, name, log)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
 		authn := &auth.Authenticator{Users: auth.NewUserVerifier(jwks), Log: log}
-		return newOrders(db, uc, pc, authn, info, log), nil
+		m := newOrders(db, uc, pc, authn, info, nc, js, log)
+		m.Close = chain(m.Close, nc.Close)
+		return m, nil
 	}
 	return nil, fmt.Errorf("unknown service %q", name)
 }
@@ -159,6 +221,14 @@ func Monolith(ctx context.Context, cfg Config) (*Module, error) {
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
 		}
+	}
+	if cfg.NATSURL == "" { // the same broker, in this process
+		srv, err := broker.StartServer(broker.ServerOptions{Dir: filepath.Join(cfg.DataDir, "nats"), Log: cfg.Log.With("service", "nats")})
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, srv.Shutdown)
+		cfg.NATSURL = srv.ClientURL()
 	}
 	dbs := map[string]*sqldb.DB{}
 	for _, name := range []string{"users", "products", "orders"} {
@@ -179,12 +249,18 @@ func Monolith(ctx context.Context, cfg Config) (*Module, error) {
 	authn := func(service string) *auth.Authenticator {
 		return &auth.Authenticator{Users: auth.NewUserVerifier(keys), Log: cfg.Log.With("service", service)}
 	}
-	productsSvc, productsMod, err := newProducts(ctx, dbs["products"], cfg.Seed, authn("products"), cfg.Log.With("service", "products"))
+	nc, js, err := connectBroker(ctx, cfg, "monolith", cfg.Log)
 	if err != nil {
 		closeAll()
 		return nil, err
 	}
-	ordersMod := newOrders(dbs["orders"], usersSvc, productsSvc, authn("orders"), nil, cfg.Log.With("service", "orders"))
+	closers = append(closers, nc.Close)
+	productsSvc, productsMod, err := newProducts(ctx, dbs["products"], cfg.Seed, authn("products"), nc, js, cfg.Log.With("service", "products"))
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	ordersMod := newOrders(dbs["orders"], usersSvc, productsSvc, authn("orders"), nil, nc, js, cfg.Log.With("service", "orders"))
 	gw, err := newGateway(map[string]*Module{"users": usersMod, "products": productsMod, "orders": ordersMod},
 		keys, cfg.Limits, cfg.Log.With("service", "gateway"))
 	if err != nil {
@@ -193,6 +269,7 @@ func Monolith(ctx context.Context, cfg Config) (*Module, error) {
 	}
 	gw.Run = func(ctx context.Context) {
 		go usersMod.Run(ctx)
+		go productsMod.Run(ctx)
 		ordersMod.Run(ctx)
 	}
 	gw.Close = closeAll
@@ -243,7 +320,7 @@ func newUsers(ctx context.Context, db *sqldb.DB, cfg Config, log *slog.Logger) (
 	}, nil
 }
 
-func newProducts(ctx context.Context, db *sqldb.DB, seed bool, authn *auth.Authenticator, log *slog.Logger) (*products.Service, *Module, error) {
+func newProducts(ctx context.Context, db *sqldb.DB, seed bool, authn *auth.Authenticator, nc *nats.Conn, js jetstream.JetStream, log *slog.Logger) (*products.Service, *Module, error) {
 	svc := products.NewService(productsdb.New(db))
 	if seed {
 		if err := svc.Seed(ctx); err != nil {
@@ -251,29 +328,94 @@ func newProducts(ctx context.Context, db *sqldb.DB, seed bool, authn *auth.Authe
 			return nil, nil, fmt.Errorf("seed catalog: %w", err)
 		}
 	}
-	checks := dbCheck(db)
+	relay := outbox.NewRelay(db, js, log)
+	checks := append(dbCheck(db), brokerCheck(nc))
+	info := outboxInfo(relay)
 	return svc, &Module{
 		Handler: productshttp.Handler(svc, authn, checks, log),
-		Ready:   readyFunc(checks, nil),
-		Close:   func() { db.Close() },
+		Ready:   readyFunc(checks, info),
+		Run: func(ctx context.Context) {
+			go relay.Run(ctx)
+			consume(ctx, log, func() (func(), error) { return productsevents.Start(ctx, js, svc, relay, log) })
+		},
+		Close: func() { db.Close() },
 	}, nil
 }
 
-// Sweeper settings: a checkout that has not finished after pendingTimeout is
-// compensated (its stock released) and rejected.
-const (
-	sweepEvery     = 10 * time.Second
-	pendingTimeout = 30 * time.Second
-)
+// sweepEvery is how often orders looks for pending orders past their deadline.
+const sweepEvery = 2 * time.Second
 
-func newOrders(db *sqldb.DB, dir orders.UserDirectory, cat orders.Catalog, authn *auth.Authenticator, info func(context.Context) map[string]any, log *slog.Logger) *Module {
-	svc := orders.NewService(ordersdb.New(db), dir, cat, log)
-	checks := dbCheck(db)
+func newOrders(db *sqldb.DB, dir orders.UserDirectory, cat orders.Catalog, authn *auth.Authenticator, info func(context.Context) map[string]any, nc *nats.Conn, js jetstream.JetStream, log *slog.Logger) *Module {
+	relay := outbox.NewRelay(db, js, log)
+	svc := orders.NewService(ordersdb.New(db), dir, cat, log, orders.WithKick(relay.Kick))
+	checks := append(dbCheck(db), brokerCheck(nc))
+	pending := outboxInfo(relay)
 	return &Module{
-		Handler: ordershttp.Handler(svc, authn, checks, info, log),
-		Ready:   readyFunc(checks, info),
-		Run:     func(ctx context.Context) { svc.RunSweeper(ctx, sweepEvery, pendingTimeout) },
-		Close:   func() { db.Close() },
+		Handler: ordershttp.Handler(svc, authn, checks, merge(info, pending), log),
+		Ready:   readyFunc(checks, merge(info, pending)),
+		Run: func(ctx context.Context) {
+			go relay.Run(ctx)
+			go svc.RunSweeper(ctx, sweepEvery)
+			consume(ctx, log, func() (func(), error) { return ordersevents.RunConsumer(ctx, js, svc, log) })
+		},
+		Close: func() { db.Close() },
+	}
+}
+
+// consume starts a consumer, retrying until it starts or ctx ends, and stops
+// it when ctx ends.
+func consume(ctx context.Context, log *slog.Logger, start func() (func(), error)) {
+	for {
+		stop, err := start()
+		if err == nil {
+			<-ctx.Done()
+			stop()
+			return
+		}
+		log.Warn("event consumer not started; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// outboxInfo reports the outbox backlog in readiness.
+func outboxInfo(relay *outbox.Relay) func(context.Context) map[string]any {
+	return func(ctx context.Context) map[string]any {
+		n, err := relay.Pending(ctx)
+		if err != nil {
+			return map[string]any{"outbox_pending": "unknown"}
+		}
+		return map[string]any{"outbox_pending": n}
+	}
+}
+
+// merge combines readiness reports; nil ones are skipped.
+func merge(infos ...func(context.Context) map[string]any) func(context.Context) map[string]any {
+	return func(ctx context.Context) map[string]any {
+		out := map[string]any{}
+		for _, info := range infos {
+			if info == nil {
+				continue
+			}
+			for k, v := range info(ctx) {
+				out[k] = v
+			}
+		}
+		return out
+	}
+}
+
+// chain returns a function that calls each non-nil f in order.
+func chain(fs ...func()) func() {
+	return func() {
+		for _, f := range fs {
+			if f != nil {
+				f()
+			}
+		}
 	}
 }
 

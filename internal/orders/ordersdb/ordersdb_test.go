@@ -8,11 +8,13 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/microshop/microshop/internal/events"
 	"github.com/microshop/microshop/internal/orders"
 	"github.com/microshop/microshop/internal/orders/ordersdb"
+	"github.com/microshop/microshop/internal/orders/ordersdb/ordersdbtest"
+	"github.com/microshop/microshop/internal/platform/broker"
 	"github.com/microshop/microshop/internal/platform/fault"
 	"github.com/microshop/microshop/internal/platform/sqldb"
-	"github.com/microshop/microshop/internal/platform/sqldb/sqldbtest"
 	"github.com/microshop/microshop/internal/products"
 )
 
@@ -24,7 +26,7 @@ const (
 var t0 = time.Date(2026, 11, 24, 10, 0, 0, 123456000, time.UTC)
 
 // newOrder returns a pending order of user with id number n (ids sort like n),
-// created n minutes after t0, with two lines.
+// created n minutes after t0 with a deadline 30 s later, with two lines.
 func newOrder(user string, n int) orders.Order {
 	eur := func(a int64) products.Money { return products.Money{Amount: a, Currency: "EUR"} }
 	at := t0.Add(time.Duration(n) * time.Minute)
@@ -34,17 +36,38 @@ func newOrder(user string, n int) orders.Order {
 			{ProductID: "0190f000-0000-7000-8000-0000000000b2", Quantity: 2, UnitPrice: eur(250)},
 			{ProductID: "0190f000-0000-7000-8000-0000000000b1", Quantity: 1, UnitPrice: eur(1000)},
 		},
-		Total: eur(1500), CreatedAt: at, UpdatedAt: at,
+		Total: eur(1500), Deadline: at.Add(30 * time.Second), CreatedAt: at, UpdatedAt: at,
+	}
+}
+
+// event returns an event of type typ about the order id.
+func event(t *testing.T, typ, id string) broker.Event {
+	t.Helper()
+	e, err := broker.NewEvent(events.SourceOrders, typ, id, events.OrderData{OrderID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// transition returns a Change that moves the order to status at time at and
+// emits the events.
+func transition(status string, at time.Time, emit ...broker.Event) orders.Change {
+	return func(o *orders.Order) ([]broker.Event, error) {
+		if err := o.Transition(status, "why", at); err != nil {
+			return nil, err
+		}
+		return emit, nil
 	}
 }
 
 func TestStore(t *testing.T) {
-	sqldbtest.ForEach(t, "orders", ordersdb.Migrations(), func(t *testing.T, db *sqldb.DB) {
+	ordersdbtest.ForEach(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
 		s := ordersdb.New(db)
 		mustCreate := func(t *testing.T, o orders.Order, key *orders.IdempotencyKey) {
 			t.Helper()
-			if err := s.CreateOrder(ctx, o, key); err != nil {
+			if err := s.CreateOrder(ctx, o, key, nil); err != nil {
 				t.Fatalf("CreateOrder(%s): %v", o.ID, err)
 			}
 		}
@@ -73,12 +96,45 @@ func TestStore(t *testing.T) {
 			other := newOrder(bob, 2)
 			mustCreate(t, other, &orders.IdempotencyKey{UserID: bob, Key: "k1", RequestHash: "h2", OrderID: other.ID, CreatedAt: t0})
 			dup := newOrder(alice, 3)
-			err := s.CreateOrder(ctx, dup, &orders.IdempotencyKey{UserID: alice, Key: "k1", RequestHash: "h3", OrderID: dup.ID, CreatedAt: t0})
+			outbox := ordersdbtest.Kinds(t, db)
+			err := s.CreateOrder(ctx, dup, &orders.IdempotencyKey{UserID: alice, Key: "k1", RequestHash: "h3", OrderID: dup.ID, CreatedAt: t0},
+				[]broker.Event{event(t, events.OrderPlaced, dup.ID)})
 			if fault.KindOf(err) != fault.Conflict || fault.CodeOf(err) != orders.CodeKeyExists {
 				t.Fatalf("CreateOrder with a used key: error = %v, want conflict %s", err, orders.CodeKeyExists)
 			}
 			if _, err := s.Order(ctx, dup.ID); !fault.Is(err, fault.NotFound) {
 				t.Errorf("order of the refused create: error = %v, want not found", err)
+			}
+			if diff := cmp.Diff(outbox, ordersdbtest.Kinds(t, db)); diff != "" {
+				t.Errorf("outbox after the refused create (-before +after):\n%s", diff)
+			}
+		})
+
+		t.Run("create adds its events in the same transaction", func(t *testing.T) {
+			o := newOrder(alice, 20)
+			placed := event(t, events.OrderPlaced, o.ID)
+			outbox := ordersdbtest.Kinds(t, db)
+			if err := s.CreateOrder(ctx, o, nil, []broker.Event{placed}); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(append(outbox, events.OrderPlaced+" "+o.ID), ordersdbtest.Kinds(t, db)); diff != "" {
+				t.Errorf("outbox (-want +got):\n%s", diff)
+			}
+			// An event that cannot be added rolls the order back with it.
+			bad := newOrder(alice, 21)
+			err := s.CreateOrder(ctx, bad, &orders.IdempotencyKey{UserID: alice, Key: "k21", RequestHash: "h", OrderID: bad.ID, CreatedAt: t0},
+				[]broker.Event{event(t, events.OrderPlaced, bad.ID), placed}) // placed again: its id is taken
+			if err == nil {
+				t.Fatal("CreateOrder with an event added twice: no error")
+			}
+			if _, err := s.Order(ctx, bad.ID); !fault.Is(err, fault.NotFound) {
+				t.Errorf("order of the failed create: error = %v, want not found", err)
+			}
+			if _, err := s.IdempotencyKey(ctx, alice, "k21"); !fault.Is(err, fault.NotFound) {
+				t.Errorf("key of the failed create: error = %v, want not found", err)
+			}
+			if got := ordersdbtest.Kinds(t, db); len(got) != len(outbox)+1 {
+				t.Errorf("outbox after the failed create = %v, want only the first create's event", got)
 			}
 		})
 
@@ -89,7 +145,7 @@ func TestStore(t *testing.T) {
 			if _, err := s.IdempotencyKey(ctx, alice, "nope"); !fault.Is(err, fault.NotFound) {
 				t.Errorf("IdempotencyKey(unknown) error = %v, want not found", err)
 			}
-			_, err := s.UpdateOrder(ctx, "0190f000-0000-7000-8000-999999999999", func(*orders.Order) error { return nil })
+			_, err := s.UpdateOrder(ctx, "0190f000-0000-7000-8000-999999999999", func(*orders.Order) ([]broker.Event, error) { return nil, nil })
 			if !fault.Is(err, fault.NotFound) {
 				t.Errorf("UpdateOrder(unknown) error = %v, want not found", err)
 			}
@@ -99,21 +155,22 @@ func TestStore(t *testing.T) {
 			o := newOrder(alice, 4)
 			mustCreate(t, o, nil)
 			later := t0.Add(time.Hour)
-			got, err := s.UpdateOrder(ctx, o.ID, func(o *orders.Order) error {
-				return o.Transition(orders.StatusRejected, "insufficient stock", later)
-			})
+			outbox := ordersdbtest.Kinds(t, db)
+			got, err := s.UpdateOrder(ctx, o.ID, transition(orders.StatusRejected, later, event(t, events.OrderRejected, o.ID)))
 			if err != nil {
 				t.Fatal(err)
 			}
 			want := o
-			want.Status, want.Reason, want.UpdatedAt = orders.StatusRejected, "insufficient stock", later
+			want.Status, want.Reason, want.UpdatedAt = orders.StatusRejected, "why", later
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("UpdateOrder() (-want +got):\n%s", diff)
 			}
-			// A refused change is not stored.
-			_, err = s.UpdateOrder(ctx, o.ID, func(o *orders.Order) error {
-				return o.Transition(orders.StatusConfirmed, "", later.Add(time.Hour))
-			})
+			outbox = append(outbox, events.OrderRejected+" "+o.ID)
+			if diff := cmp.Diff(outbox, ordersdbtest.Kinds(t, db)); diff != "" {
+				t.Errorf("outbox (-want +got):\n%s", diff)
+			}
+			// A refused change is not stored, and neither are its events.
+			_, err = s.UpdateOrder(ctx, o.ID, transition(orders.StatusConfirmed, later.Add(time.Hour), event(t, events.OrderConfirmed, o.ID)))
 			if !fault.Is(err, fault.Conflict) {
 				t.Fatalf("UpdateOrder(rejected to confirmed) error = %v, want conflict", err)
 			}
@@ -124,17 +181,45 @@ func TestStore(t *testing.T) {
 			if diff := cmp.Diff(want, stored); diff != "" {
 				t.Errorf("stored order after a refused update (-want +got):\n%s", diff)
 			}
+			if diff := cmp.Diff(outbox, ordersdbtest.Kinds(t, db)); diff != "" {
+				t.Errorf("outbox after a refused update (-want +got):\n%s", diff)
+			}
+			// The time the stock was released is kept.
+			released := later.Add(time.Minute)
+			got, err = s.UpdateOrder(ctx, o.ID, func(o *orders.Order) ([]broker.Event, error) {
+				_, err := o.Apply(orders.TriggerReleased, "", released)
+				return nil, err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want.ReleasedAt, want.UpdatedAt = &released, released
+			stored, err = s.Order(ctx, o.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("UpdateOrder(released) (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(want, stored); diff != "" {
+				t.Errorf("stored order after release (-want +got):\n%s", diff)
+			}
 		})
 
 		t.Run("concurrent updates apply one after the other", func(t *testing.T) {
 			o := newOrder(alice, 5)
 			mustCreate(t, o, nil)
+			outbox := len(ordersdbtest.Kinds(t, db))
 			errs := make(chan error, 2)
 			for _, status := range []string{orders.StatusConfirmed, orders.StatusRejected} {
 				go func() {
-					_, err := s.UpdateOrder(ctx, o.ID, func(o *orders.Order) error {
+					_, err := s.UpdateOrder(ctx, o.ID, func(o *orders.Order) ([]broker.Event, error) {
 						time.Sleep(20 * time.Millisecond) // widen the window in which the other could read pending
-						return o.Transition(status, "x", t0)
+						if err := o.Transition(status, "x", t0); err != nil {
+							return nil, err
+						}
+						e, err := broker.NewEvent(events.SourceOrders, "orders."+status, o.ID, events.OrderData{OrderID: o.ID})
+						return []broker.Event{e}, err
 					})
 					errs <- err
 				}()
@@ -150,32 +235,54 @@ func TestStore(t *testing.T) {
 			if conflicts != 1 {
 				t.Errorf("conflicts = %d, want 1: exactly one update may leave pending", conflicts)
 			}
+			if got := ordersdbtest.Kinds(t, db); len(got) != outbox+1 {
+				t.Errorf("outbox = %v, want one event more", got)
+			}
 		})
 
-		t.Run("delete pending cascades", func(t *testing.T) {
+		t.Run("apply an event once", func(t *testing.T) {
 			o := newOrder(alice, 6)
-			mustCreate(t, o, &orders.IdempotencyKey{UserID: alice, Key: "k6", RequestHash: "h", OrderID: o.ID, CreatedAt: t0})
-			if err := s.DeletePending(ctx, o.ID); err != nil {
-				t.Fatal(err)
+			mustCreate(t, o, nil)
+			outbox := ordersdbtest.Kinds(t, db)
+			calls := 0
+			change := func(status string) orders.Change {
+				return func(o *orders.Order) ([]broker.Event, error) {
+					calls++
+					return transition(status, t0.Add(time.Hour), event(t, "orders."+status, o.ID))(o)
+				}
 			}
-			if _, err := s.Order(ctx, o.ID); !fault.Is(err, fault.NotFound) {
-				t.Errorf("Order after DeletePending: error = %v, want not found", err)
+			// A change that fails rolls the inbox entry back with it.
+			if _, _, err := s.ApplyEvent(ctx, "test", "e0", o.ID, change(orders.StatusPending)); !fault.Is(err, fault.Conflict) {
+				t.Fatalf("ApplyEvent(refused change) error = %v, want conflict", err)
 			}
-			if _, err := s.IdempotencyKey(ctx, alice, "k6"); !fault.Is(err, fault.NotFound) {
-				t.Errorf("IdempotencyKey after DeletePending: error = %v, want not found", err)
+			for i, want := range []bool{true, false, false} {
+				got, applied, err := s.ApplyEvent(ctx, "test", "e1", o.ID, change(orders.StatusConfirmed))
+				if err != nil || applied != want {
+					t.Fatalf("delivery %d: ApplyEvent() = applied %v, %v; want applied %v", i+1, applied, err, want)
+				}
+				if applied && got.Status != orders.StatusConfirmed {
+					t.Errorf("ApplyEvent() = %s, want confirmed", got.Status)
+				}
 			}
-			// The key can be used again.
-			again := newOrder(alice, 7)
-			mustCreate(t, again, &orders.IdempotencyKey{UserID: alice, Key: "k6", RequestHash: "h", OrderID: again.ID, CreatedAt: t0})
-			// Finished orders are never deleted.
-			if _, err := s.UpdateOrder(ctx, again.ID, func(o *orders.Order) error { return o.Transition(orders.StatusConfirmed, "", t0) }); err != nil {
-				t.Fatal(err)
+			if calls != 2 {
+				t.Errorf("change called %d times, want 2 (the refused one and the first delivery)", calls)
 			}
-			if err := s.DeletePending(ctx, again.ID); err != nil {
-				t.Fatal(err)
+			if diff := cmp.Diff(append(outbox, events.OrderConfirmed+" "+o.ID), ordersdbtest.Kinds(t, db)); diff != "" {
+				t.Errorf("outbox (-want +got):\n%s", diff)
 			}
-			if _, err := s.Order(ctx, again.ID); err != nil {
-				t.Errorf("confirmed order after DeletePending: %v", err)
+			if diff := cmp.Diff([]string{"e1"}, ordersdbtest.Inbox(t, db, "test")); diff != "" {
+				t.Errorf("inbox (-want +got):\n%s", diff)
+			}
+			// Another consumer applies the same event id on its own.
+			if _, applied, err := s.ApplyEvent(ctx, "other", "e1", o.ID, change(orders.StatusCancelled)); err != nil || !applied {
+				t.Errorf("ApplyEvent(other consumer) = applied %v, %v; want applied", applied, err)
+			}
+			// An unknown order is not found, and not recorded.
+			if _, _, err := s.ApplyEvent(ctx, "test", "e2", "0190f000-0000-7000-8000-999999999999", change(orders.StatusConfirmed)); !fault.Is(err, fault.NotFound) {
+				t.Errorf("ApplyEvent(unknown order) error = %v, want not found", err)
+			}
+			if got := ordersdbtest.Inbox(t, db, "test"); len(got) != 1 {
+				t.Errorf("inbox = %v, want only e1", got)
 			}
 		})
 
@@ -216,18 +323,20 @@ func TestStore(t *testing.T) {
 		})
 
 		t.Run("pending orders", func(t *testing.T) {
-			// Pending now: 3 (refused, so absent), 10, 11, 12 of bob... and 1, 2 of the first tests.
+			// Pending now: 1, 2 and 20 of the first tests, 10, 11, 12 of bob
+			// (3 and 21 were refused, so absent). Deadlines are 30 s after
+			// creation.
 			tests := []struct {
 				before time.Time
 				after  string
 				limit  int
 				want   []int
 			}{
-				{t0.Add(11 * time.Minute), "", 10, []int{1, 2, 10}},
-				{t0.Add(11*time.Minute + time.Microsecond), "", 10, []int{1, 2, 10, 11}},
+				{t0.Add(11*time.Minute + 30*time.Second), "", 10, []int{1, 2, 10}},
+				{t0.Add(11*time.Minute + 30*time.Second + time.Microsecond), "", 10, []int{1, 2, 10, 11}},
 				{t0.Add(time.Hour), "", 2, []int{1, 2}},
-				{t0.Add(time.Hour), newOrder(bob, 2).ID, 10, []int{10, 11, 12}},
-				{t0, "", 10, nil},
+				{t0.Add(time.Hour), newOrder(bob, 2).ID, 10, []int{10, 11, 12, 20}},
+				{t0.Add(30 * time.Second), "", 10, nil},
 			}
 			for _, tt := range tests {
 				got, err := s.PendingOrders(ctx, tt.before, tt.after, tt.limit)

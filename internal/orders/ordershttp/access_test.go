@@ -1,6 +1,7 @@
 package ordershttp_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -55,6 +56,12 @@ func TestAccessRules(t *testing.T) {
 	srv := s.server(t)
 	adas := s.placeAs(t, s.ada.ID)
 	bobs := s.placeAs(t, s.bob.ID)
+	// Cancelled, so that cancelling it again changes nothing and its event
+	// stream ends at once.
+	done := s.placeAs(t, s.ada.ID)
+	if _, err := s.orders.Cancel(context.Background(), done.ID, orders.Viewer{UserID: s.ada.ID}); err != nil {
+		t.Fatal(err)
+	}
 	valid := placeBody(lineJSON(s.mug.ID, 1))
 	withUser := `{"user_id":"` + s.ada.ID + `","lines":[` + lineJSON(s.mug.ID, 1) + `]}`
 	// Refused outright: no user, or credentials the Authenticator rejects.
@@ -74,7 +81,7 @@ func TestAccessRules(t *testing.T) {
 		want   map[string]int // by caller
 	}{
 		{"place", http.MethodPost, "/api/v1/orders", valid,
-			rules(map[string]int{"customer": 201, "another customer": 201, "admin": 201})},
+			rules(map[string]int{"customer": 202, "another customer": 202, "admin": 202})},
 		{"place, malformed body", http.MethodPost, "/api/v1/orders", `{"lines":`,
 			rules(map[string]int{"customer": 400, "another customer": 400, "admin": 400})},
 		{"place with a user id", http.MethodPost, "/api/v1/orders", withUser,
@@ -91,6 +98,14 @@ func TestAccessRules(t *testing.T) {
 			rules(map[string]int{"customer": 200, "another customer": 404, "admin": 200})},
 		{"list an unknown user's orders", http.MethodGet, "/api/v1/orders?user_id=" + unknownID, "",
 			rules(map[string]int{"customer": 404, "another customer": 404, "admin": 200})},
+		{"cancel a cancelled order", http.MethodPost, "/api/v1/orders/" + done.ID + "/cancel", "",
+			rules(map[string]int{"customer": 409, "another customer": 404, "admin": 409})},
+		{"cancel an unknown order", http.MethodPost, "/api/v1/orders/" + unknownID + "/cancel", "",
+			rules(map[string]int{"customer": 404, "another customer": 404, "admin": 404})},
+		{"events of a finished order", http.MethodGet, "/api/v1/orders/" + done.ID + "/events", "",
+			rules(map[string]int{"customer": 200, "another customer": 404, "admin": 200})},
+		{"events of an unknown order", http.MethodGet, "/api/v1/orders/" + unknownID + "/events", "",
+			rules(map[string]int{"customer": 404, "another customer": 404, "admin": 404})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.route, func(t *testing.T) {
@@ -112,37 +127,45 @@ func TestAccessRules(t *testing.T) {
 }
 
 // TestOtherCustomersOrder checks that Bob cannot tell Ada's order from one that
-// does not exist, and that finding so asks neither users nor products.
+// does not exist, whether he reads it, cancels it or follows its events, and
+// that finding so asks neither users nor products.
 func TestOtherCustomersOrder(t *testing.T) {
 	s := newShop(t)
 	srv := s.server(t)
 	o := s.placeAs(t, s.ada.ID)
-	problemOf := func(id string) map[string]any {
-		t.Helper()
-		resp, b := call(t, http.MethodGet, srv.URL+"/api/v1/orders/"+id, s.asBob(t), "", "")
-		problemtest.Check(t, resp.StatusCode, resp.Header, b, http.StatusNotFound, "/problems/not-found")
-		var p map[string]any
-		if err := json.Unmarshal(b, &p); err != nil {
-			t.Fatal(err)
-		}
-		delete(p, "instance") // the path asked for
-		delete(p, "request_id")
-		return p
+	for _, route := range []struct{ method, suffix string }{{http.MethodGet, ""}, {http.MethodPost, "/cancel"}, {http.MethodGet, "/events"}} {
+		t.Run(route.method+" "+route.suffix, func(t *testing.T) {
+			problemOf := func(id string) map[string]any {
+				t.Helper()
+				resp, b := call(t, route.method, srv.URL+"/api/v1/orders/"+id+route.suffix, s.asBob(t), "", "")
+				problemtest.Check(t, resp.StatusCode, resp.Header, b, http.StatusNotFound, "/problems/not-found")
+				var p map[string]any
+				if err := json.Unmarshal(b, &p); err != nil {
+					t.Fatal(err)
+				}
+				delete(p, "instance") // the path asked for
+				delete(p, "request_id")
+				return p
+			}
+			unknown := problemOf(unknownID)
+			users, products := s.userCalls.Load(), s.catalog.Calls()
+			hidden := problemOf(o.ID)
+			if len(hidden) != len(unknown) {
+				t.Errorf("problem for Ada's order %v, for an unknown order %v: they differ", hidden, unknown)
+			}
+			for k, v := range unknown {
+				if hidden[k] != v {
+					t.Errorf("problem %s = %v for Ada's order, %v for an unknown one", k, hidden[k], v)
+				}
+			}
+			if s.userCalls.Load() != users || s.catalog.Calls() != products {
+				t.Errorf("Bob's request called users %d and products %d times, want neither",
+					s.userCalls.Load()-users, s.catalog.Calls()-products)
+			}
+		})
 	}
-	unknown := problemOf(unknownID)
-	users, products := s.userCalls.Load(), s.productCalls.Load()
-	hidden := problemOf(o.ID)
-	if len(hidden) != len(unknown) {
-		t.Errorf("problem for Ada's order %v, for an unknown order %v: they differ", hidden, unknown)
-	}
-	for k, v := range unknown {
-		if hidden[k] != v {
-			t.Errorf("problem %s = %v for Ada's order, %v for an unknown one", k, hidden[k], v)
-		}
-	}
-	if s.userCalls.Load() != users || s.productCalls.Load() != products {
-		t.Errorf("reading Ada's order as Bob called users %d and products %d times, want neither",
-			s.userCalls.Load()-users, s.productCalls.Load()-products)
+	if got, err := s.orders.Order(context.Background(), o.ID); err != nil || got.Status != orders.StatusPending {
+		t.Errorf("Ada's order = %s, %v; want it still pending", got.Status, err)
 	}
 }
 

@@ -37,8 +37,9 @@ func (c *Client) Order(ctx context.Context, id string) (orders.EnrichedOrder, er
 
 // Place places an order of lines for the user ctx acts for, whose token the
 // upstream client's Decorate hook (auth.Credentials) sends, and returns it,
-// confirmed or rejected for lack of stock; a repeated request with the same
-// idempotency key (when not empty) returns the first one's order. Errors are
+// pending until products has answered; a repeated request with the same
+// idempotency key (when not empty) returns the first one's order as it is
+// now. Errors are
 // those of orders.Service.Place, a fault.Unauthenticated error without a
 // valid user token, or a fault.Unavailable or fault.Timeout error when the
 // service cannot answer. Only a request with an idempotency key is retried:
@@ -57,6 +58,25 @@ func (c *Client) Place(ctx context.Context, lines []orders.LineRequest, idempote
 	}
 	if user := auth.From(ctx).UserID; (user != "" && o.UserID != user) || len(o.Lines) != len(lines) {
 		return orders.Order{}, fault.New(fault.BadGateway, "orders sent an order that does not match the request")
+	}
+	return o, nil
+}
+
+// Cancel cancels the order id for the user ctx acts for (its owner, or an
+// admin) and returns it. Unknown ids, and orders of others, are a
+// fault.NotFound error; an order that can no longer be cancelled is a
+// fault.Conflict error with code orders.CodeIllegalTransition. It is not
+// retried.
+func (c *Client) Cancel(ctx context.Context, id string) (orders.Order, error) {
+	if !orders.ValidID(id) {
+		return orders.Order{}, orders.OrderNotFound()
+	}
+	var o orders.Order
+	if err := c.up.DoWithHeader(ctx, http.MethodPost, "/api/v1/orders/"+url.PathEscape(id)+"/cancel", nil, nil, &o, false); err != nil {
+		return orders.Order{}, err
+	}
+	if o.ID != id {
+		return orders.Order{}, fault.New(fault.BadGateway, "orders sent a different order than asked for")
 	}
 	return o, nil
 }

@@ -14,22 +14,36 @@ import (
 	"github.com/microshop/microshop/internal/platform/server"
 )
 
-// Handler returns the orders service's HTTP handler: the API, /healthz and
-// /readyz (with info's extra state, such as the peers' circuit breakers), wrapped
-// in the standard middleware and then authn, which checks the credentials a
-// request carries. Every operation acts for an authenticated user.
+// Handler returns the orders service's HTTP handler: the API (the
+// Server-Sent Events route included), /healthz and /readyz (with info's extra
+// state, such as the peers' circuit breakers), wrapped in the standard
+// middleware and then authn, which checks the credentials a request carries.
+// Every operation acts for an authenticated user.
 func Handler(svc *orders.Service, authn *auth.Authenticator, checks []server.Check, info func(ctx context.Context) map[string]any, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	routes(server.NewAPI(mux, "orders", log), &handlers{svc: svc})
+	h := &handlers{svc: svc, log: log}
+	routes(server.NewAPI(mux, "orders", log), h)
+	mux.HandleFunc("GET "+EventsPath, h.events)
 	server.Health(mux, checks, info)
 	mux.HandleFunc("/", server.NotFound)
 	return server.Middleware(log, authn.Middleware(mux))
 }
 
 // Describe registers the orders operations on api, for the OpenAPI document.
-func Describe(api huma.API) { routes(api, &handlers{}) }
+func Describe(api huma.API) {
+	routes(api, &handlers{})
+	describeEvents(api)
+}
 
-type handlers struct{ svc *orders.Service }
+type handlers struct {
+	svc *orders.Service
+	log *slog.Logger
+}
+
+// viewer is who p is to the orders domain.
+func viewer(p auth.Principal) orders.Viewer {
+	return orders.Viewer{UserID: p.UserID, Admin: p.IsAdmin()}
+}
 
 // placeBody has no user: an order is always placed for the user whose token
 // comes with the request.
@@ -43,7 +57,7 @@ type lineBody struct {
 }
 
 type placeInput struct {
-	IdempotencyKey string `header:"Idempotency-Key" maxLength:"128" doc:"Makes retries safe: a repeated request with the same key returns the first one's order."`
+	IdempotencyKey string `header:"Idempotency-Key" maxLength:"128" doc:"Makes retries safe: a repeated request with the same key returns the first one's order, as it is now."`
 	Body           placeBody
 }
 
@@ -67,10 +81,11 @@ func (h *handlers) place(ctx context.Context, in *placeInput) (*placeOutput, err
 	if err != nil {
 		return nil, err
 	}
+	status := http.StatusAccepted
 	if replayed {
-		return &placeOutput{Status: http.StatusOK, Body: o}, nil
+		status = http.StatusOK
 	}
-	return &placeOutput{Status: http.StatusCreated, Location: "/api/v1/orders/" + o.ID, Body: o}, nil
+	return &placeOutput{Status: status, Location: "/api/v1/orders/" + o.ID, Body: o}, nil
 }
 
 type getInput struct {
@@ -86,11 +101,31 @@ func (h *handlers) get(ctx context.Context, in *getInput) (*getOutput, error) {
 	if err != nil {
 		return nil, err
 	}
-	o, err := h.svc.Enriched(ctx, in.ID, orders.Viewer{UserID: p.UserID, Admin: p.IsAdmin()})
+	o, err := h.svc.Enriched(ctx, in.ID, viewer(p))
 	if err != nil {
 		return nil, err
 	}
 	return &getOutput{Body: o}, nil
+}
+
+type cancelInput struct {
+	ID string `path:"id" maxLength:"64" doc:"Order id."`
+}
+
+type cancelOutput struct {
+	Body orders.Order
+}
+
+func (h *handlers) cancel(ctx context.Context, in *cancelInput) (*cancelOutput, error) {
+	p, err := auth.RequireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	o, err := h.svc.Cancel(ctx, in.ID, viewer(p))
+	if err != nil {
+		return nil, err
+	}
+	return &cancelOutput{Body: o}, nil
 }
 
 type listInput struct {

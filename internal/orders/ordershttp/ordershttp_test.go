@@ -13,9 +13,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/microshop/microshop/internal/events"
 	"github.com/microshop/microshop/internal/orders"
 	"github.com/microshop/microshop/internal/orders/ordersdb"
+	"github.com/microshop/microshop/internal/orders/ordersdb/ordersdbtest"
 	"github.com/microshop/microshop/internal/orders/ordershttp"
+	"github.com/microshop/microshop/internal/orders/orderstest"
 	"github.com/microshop/microshop/internal/platform/auth"
 	"github.com/microshop/microshop/internal/platform/auth/authtest"
 	"github.com/microshop/microshop/internal/platform/fault"
@@ -25,27 +28,26 @@ import (
 	"github.com/microshop/microshop/internal/platform/sqldb/sqldbtest"
 	"github.com/microshop/microshop/internal/platform/upstream"
 	"github.com/microshop/microshop/internal/products"
-	"github.com/microshop/microshop/internal/products/productsdb"
 	"github.com/microshop/microshop/internal/users"
 	"github.com/microshop/microshop/internal/users/usersdb"
 )
 
-// shop is the orders HTTP handler over the real users and products services,
-// checking tokens of its own issuer. The calls that reach users and products
-// are counted.
+// shop is the orders HTTP handler over the real users service and an
+// in-memory catalog, checking tokens of its own issuer. The calls that reach
+// users and products are counted.
 type shop struct {
-	handler      http.Handler
-	issuer       *authtest.Issuer
-	authn        *auth.Authenticator
-	store        *ordersdb.Store
-	users        *users.Service
-	catalog      *products.Service
-	orders       *orders.Service
-	ada, bob     users.User // customers
-	admin        users.User // whose tokens say admin
-	mug, hat     products.Product
-	userCalls    atomic.Int32
-	productCalls atomic.Int32
+	handler   http.Handler
+	issuer    *authtest.Issuer
+	authn     *auth.Authenticator
+	db        *sqldb.DB
+	store     *ordersdb.Store
+	users     *users.Service
+	catalog   *orderstest.Catalog
+	orders    *orders.Service
+	ada, bob  users.User // customers
+	admin     users.User // whose tokens say admin
+	mug, hat  products.Product
+	userCalls atomic.Int32
 }
 
 func newShop(t testing.TB) *shop {
@@ -54,12 +56,13 @@ func newShop(t testing.TB) *shop {
 	s := &shop{
 		issuer:  authtest.NewIssuer(t),
 		users:   users.NewService(usersdb.New(sqldbtest.Open(t, sqldb.SQLite, "users", usersdb.Migrations())), logging.Discard()),
-		catalog: products.NewService(productsdb.New(sqldbtest.Open(t, sqldb.SQLite, "products", productsdb.Migrations()))),
+		catalog: orderstest.NewCatalog(),
 	}
 	// Orders has no internal endpoints: like the wiring, it trusts no service.
 	s.authn = authtest.Authenticator(s.issuer)
-	s.store = ordersdb.New(sqldbtest.Open(t, sqldb.SQLite, "orders", ordersdb.Migrations()))
-	s.orders = orders.NewService(s.store, countingDirectory{s.users, &s.userCalls}, countingCatalog{s.catalog, &s.productCalls}, logging.Discard())
+	s.db = ordersdbtest.Open(t, sqldb.SQLite)
+	s.store = ordersdb.New(s.db)
+	s.orders = orders.NewService(s.store, countingDirectory{s.users, &s.userCalls}, s.catalog, logging.Discard())
 	s.handler = ordershttp.Handler(s.orders, s.authn, nil, nil, logging.Discard())
 	var err error
 	for _, u := range []struct {
@@ -70,13 +73,18 @@ func newShop(t testing.TB) *shop {
 			t.Fatal(err)
 		}
 	}
-	if s.mug, err = s.catalog.Create(ctx, products.NewProduct{SKU: "MUG-1", Name: "Mug", Price: products.Money{Amount: 1490, Currency: "EUR"}, Stock: 100_000}); err != nil {
-		t.Fatal(err)
-	}
-	if s.hat, err = s.catalog.Create(ctx, products.NewProduct{SKU: "HAT-1", Name: "Hat", Price: products.Money{Amount: 2290, Currency: "EUR"}, Stock: 100_000}); err != nil {
-		t.Fatal(err)
-	}
+	s.mug = s.catalog.Add("MUG-1", "Mug", products.Money{Amount: 1490, Currency: "EUR"}, 100_000)
+	s.hat = s.catalog.Add("HAT-1", "Hat", products.Money{Amount: 2290, Currency: "EUR"}, 100_000)
 	return s
+}
+
+// stock delivers a stock event of type typ about the order, as the consumer
+// does.
+func (s *shop) stock(t testing.TB, typ, orderID string) {
+	t.Helper()
+	if err := s.orders.HandleStockEvent(context.Background(), orderstest.StockEvent(t, typ, orderID, "")); err != nil {
+		t.Fatal(err)
+	}
 }
 
 const unknownID = "0190f000-0000-7000-8000-000000000000"
@@ -112,8 +120,7 @@ func (s *shop) placeAs(t *testing.T, userID string) orders.Order {
 	return o
 }
 
-// countingDirectory and countingCatalog count the calls that reach the real
-// users and products services.
+// countingDirectory counts the calls that reach the real users service.
 type countingDirectory struct {
 	orders.UserDirectory
 	calls *atomic.Int32
@@ -122,16 +129,6 @@ type countingDirectory struct {
 func (d countingDirectory) User(ctx context.Context, id string) (users.User, error) {
 	d.calls.Add(1)
 	return d.UserDirectory.User(ctx, id)
-}
-
-type countingCatalog struct {
-	orders.Catalog
-	calls *atomic.Int32
-}
-
-func (c countingCatalog) Products(ctx context.Context, ids []string) ([]products.Product, error) {
-	c.calls.Add(1)
-	return c.Catalog.Products(ctx, ids)
 }
 
 // call makes a request with the credentials in header (and an
@@ -231,7 +228,7 @@ func TestPlaceOrderBadRequests(t *testing.T) {
 			problemtest.Check(t, resp.StatusCode, resp.Header, body, tt.want, tt.wantType)
 		})
 	}
-	// None of them created anything or took stock.
+	// None of them created anything or emitted an event.
 	for _, u := range []string{s.ada.ID, s.bob.ID, unknownID} {
 		p, err := s.orders.ListByUser(context.Background(), u, "", 100)
 		if err != nil {
@@ -241,8 +238,8 @@ func TestPlaceOrderBadRequests(t *testing.T) {
 			t.Errorf("orders of %s after bad requests = %d, want 0", u, len(p.Items))
 		}
 	}
-	if mug, err := s.catalog.Product(context.Background(), s.mug.ID); err != nil || mug.Stock != s.mug.Stock {
-		t.Errorf("mug stock = %d (%v), want %d", mug.Stock, err, s.mug.Stock)
+	if got := ordersdbtest.Kinds(t, s.db); got != nil {
+		t.Errorf("outbox after bad requests = %v, want nothing", got)
 	}
 }
 
@@ -261,15 +258,16 @@ func TestPlaceOrderIdempotencyKey(t *testing.T) {
 	body := placeBody(lineJSON(s.mug.ID, 2), lineJSON(s.hat.ID, 1))
 
 	resp, b := post(t, srv, s.asAda(t), body, "key-1")
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("first POST status = %d, want 201; body %s", resp.StatusCode, b)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("first POST status = %d, want 202; body %s", resp.StatusCode, b)
 	}
 	first := decodeOrder(t, b)
 	if got, want := resp.Header.Get("Location"), "/api/v1/orders/"+first.ID; got != want {
 		t.Errorf("Location = %q, want %q", got, want)
 	}
-	if first.UserID != s.ada.ID || first.Status != orders.StatusConfirmed || first.Total.Amount != 2*1490+2290 {
-		t.Errorf("first order = %s of %s total %d, want confirmed of Ada total %d", first.Status, first.UserID, first.Total.Amount, 2*1490+2290)
+	if first.UserID != s.ada.ID || first.Status != orders.StatusPending || first.Total.Amount != 2*1490+2290 || first.Deadline.IsZero() {
+		t.Errorf("first order = %s of %s total %d deadline %v, want pending of Ada total %d with a deadline",
+			first.Status, first.UserID, first.Total.Amount, first.Deadline, 2*1490+2290)
 	}
 
 	resp, b = post(t, srv, s.asAda(t), body, "key-1")
@@ -279,19 +277,25 @@ func TestPlaceOrderIdempotencyKey(t *testing.T) {
 	if diff := cmp.Diff(first, decodeOrder(t, b)); diff != "" {
 		t.Errorf("replayed order (-first +replay):\n%s", diff)
 	}
+	// A replay answers with the order as it is now.
+	s.stock(t, events.StockReserved, first.ID)
+	resp, b = post(t, srv, s.asAda(t), body, "key-1")
+	if got := decodeOrder(t, b); resp.StatusCode != http.StatusOK || got.ID != first.ID || got.Status != orders.StatusConfirmed {
+		t.Errorf("replay after confirmation = %d, order %s %s; want 200 and the confirmed order", resp.StatusCode, got.ID, got.Status)
+	}
 
 	resp, b = post(t, srv, s.asAda(t), placeBody(lineJSON(s.mug.ID, 3)), "key-1")
 	problemtest.Check(t, resp.StatusCode, resp.Header, b, http.StatusUnprocessableEntity, "/problems/idempotency-key-reused")
 
 	resp, b = post(t, srv, s.asAda(t), body, "key-2")
-	if resp.StatusCode != http.StatusCreated || decodeOrder(t, b).ID == first.ID {
-		t.Errorf("POST with another key = %d %s, want 201 and a new order", resp.StatusCode, b)
+	if resp.StatusCode != http.StatusAccepted || decodeOrder(t, b).ID == first.ID {
+		t.Errorf("POST with another key = %d %s, want 202 and a new order", resp.StatusCode, b)
 	}
 
 	// Keys are per user: Bob's key-1 places Bob's own order.
 	resp, b = post(t, srv, s.asBob(t), body, "key-1")
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("Bob's POST status = %d, want 201; body %s", resp.StatusCode, b)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("Bob's POST status = %d, want 202; body %s", resp.StatusCode, b)
 	}
 	if o := decodeOrder(t, b); o.ID == first.ID || o.UserID != s.bob.ID {
 		t.Errorf("Bob's order = %s of %s, want a new order of Bob", o.ID, o.UserID)
@@ -369,6 +373,9 @@ func TestClientRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if placed.Status != orders.StatusPending {
+		t.Errorf("Place() = %s, want pending", placed.Status)
+	}
 	again, err := c.Place(ctx, lines, "round-trip")
 	if err != nil {
 		t.Fatal(err)
@@ -376,17 +383,19 @@ func TestClientRoundTrip(t *testing.T) {
 	if diff := cmp.Diff(placed, again); diff != "" {
 		t.Errorf("Place() with the same key (-first +second):\n%s", diff)
 	}
+	s.stock(t, events.StockReserved, placed.ID)
+	confirmed, err := s.orders.Order(ctx, placed.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	got, err := c.Order(ctx, placed.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hat, err := s.catalog.Product(ctx, s.hat.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	hat := s.hat
 	want := orders.EnrichedOrder{
-		ID: placed.ID, UserID: s.ada.ID, Status: orders.StatusConfirmed, Total: placed.Total,
-		CreatedAt: placed.CreatedAt, UpdatedAt: placed.UpdatedAt, User: &s.ada, Degraded: []string{},
+		ID: placed.ID, UserID: s.ada.ID, Status: orders.StatusConfirmed, Total: placed.Total, Deadline: placed.Deadline,
+		CreatedAt: placed.CreatedAt, UpdatedAt: confirmed.UpdatedAt, User: &s.ada, Degraded: []string{},
 		Lines: []orders.EnrichedLine{{ProductID: hat.ID, Quantity: 2, UnitPrice: hat.Price, Product: &hat}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -423,8 +432,22 @@ func TestClientRoundTrip(t *testing.T) {
 		})
 	}
 	// Bob's key of the same name places Bob's order.
-	if o, err := c.Place(bob, lines, "round-trip"); err != nil || o.UserID != s.bob.ID || o.ID == placed.ID {
-		t.Errorf("Place() for Bob = %s of %s, %v; want a new order of Bob", o.ID, o.UserID, err)
+	bobs, err := c.Place(bob, lines, "round-trip")
+	if err != nil || bobs.UserID != s.bob.ID || bobs.ID == placed.ID {
+		t.Errorf("Place() for Bob = %s of %s, %v; want a new order of Bob", bobs.ID, bobs.UserID, err)
+	}
+	// Cancelling: only the owner (or an admin), only once.
+	if _, err := c.Cancel(bob, placed.ID); !fault.Is(err, fault.NotFound) {
+		t.Errorf("Cancel() of Ada's order by Bob: error = %v, want not found", err)
+	}
+	if o, err := c.Cancel(ctx, placed.ID); err != nil || o.Status != orders.StatusCancelled {
+		t.Errorf("Cancel() = %s, %v; want cancelled", o.Status, err)
+	}
+	if _, err := c.Cancel(ctx, placed.ID); fault.KindOf(err) != fault.Conflict || fault.CodeOf(err) != orders.CodeIllegalTransition {
+		t.Errorf("Cancel() again: error = %v (code %q), want conflict %s", err, fault.CodeOf(err), orders.CodeIllegalTransition)
+	}
+	if _, err := c.Cancel(ctx, "../healthz"); !fault.Is(err, fault.NotFound) {
+		t.Errorf("Cancel() of a malformed id: error = %v, want not found", err)
 	}
 }
 

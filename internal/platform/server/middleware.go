@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/microshop/microshop/internal/platform/deadline"
@@ -14,6 +15,16 @@ import (
 
 // MaxBudget is the longest any request may run inside a service.
 const MaxBudget = 10 * time.Second
+
+// MaxStream is the longest a Server-Sent Events stream stays open; the client
+// reconnects after it (EventSource does so by itself).
+const MaxStream = 10 * time.Minute
+
+// isStream reports whether r asks for a Server-Sent Events stream, which lives
+// longer than an ordinary request.
+func isStream(r *http.Request) bool {
+	return r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+}
 
 // Middleware wraps a service's handler with panic recovery, the request id, the
 // caller's deadline and an access log line per request.
@@ -26,7 +37,13 @@ func Middleware(log *slog.Logger, next http.Handler) http.Handler {
 			r.Header.Set(requestid.Header, id)
 		}
 		w.Header().Set(requestid.Header, id)
-		ctx, cancel := context.WithTimeout(requestid.With(r.Context(), id), deadline.Budget(r, MaxBudget))
+		budget := deadline.Budget(r, MaxBudget)
+		if isStream(r) {
+			budget = MaxStream
+			// The server's write timeout would cut the stream: lift it for this response.
+			_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+		}
+		ctx, cancel := context.WithTimeout(requestid.With(r.Context(), id), budget)
 		defer cancel()
 		r = r.WithContext(ctx)
 

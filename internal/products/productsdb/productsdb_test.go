@@ -2,14 +2,19 @@ package productsdb_test
 
 import (
 	"context"
+	"io/fs"
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
+	"github.com/microshop/microshop/internal/events"
 	"github.com/microshop/microshop/internal/platform/fault"
+	"github.com/microshop/microshop/internal/platform/outbox"
 	"github.com/microshop/microshop/internal/platform/sqldb"
 	"github.com/microshop/microshop/internal/platform/sqldb/sqldbtest"
 	"github.com/microshop/microshop/internal/products"
@@ -433,6 +438,161 @@ func TestSeed(t *testing.T) {
 			if it.Price.Currency != "EUR" || it.Stock < 20 || it.Stock > 200 {
 				t.Errorf("seeded %+v: want EUR and stock 20..200", it)
 			}
+		}
+	})
+}
+
+// forEachWithOutbox is sqldbtest.ForEach with the outbox's migrations applied
+// beside the service's, as the service's wiring does.
+func forEachWithOutbox(t *testing.T, fn func(t *testing.T, db *sqldb.DB)) {
+	t.Helper()
+	sqldbtest.ForEach(t, "products", productsdb.Migrations(), func(t *testing.T, db *sqldb.DB) {
+		if err := sqldb.Migrate(context.Background(), db, outbox.Migrations()); err != nil {
+			t.Fatalf("outbox migrations: %v", err)
+		}
+		fn(t, db)
+	})
+}
+
+type level struct{ Available, Reserved, Sold int }
+
+func levels(t *testing.T, svc *products.Service, ids ...string) []level {
+	t.Helper()
+	var out []level
+	for _, id := range ids {
+		a, r, s, err := svc.StockLevels(t.Context(), id)
+		if err != nil {
+			t.Fatalf("StockLevels(%s): %v", id, err)
+		}
+		out = append(out, level{a, r, s})
+	}
+	return out
+}
+
+func wantLevels(t *testing.T, svc *products.Service, want []level, ids ...string) {
+	t.Helper()
+	if diff := cmp.Diff(want, levels(t, svc, ids...)); diff != "" {
+		t.Errorf("stock levels (-want +got):\n%s", diff)
+	}
+}
+
+// Stock accounting: the synchronous path (Reserve, Release) and the events
+// keep every unit in one of available, reserved, sold.
+func TestStockLevels(t *testing.T) {
+	forEachWithOutbox(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := t.Context()
+		svc := products.NewService(productsdb.New(db))
+		mug := create(t, svc, products.NewProduct{SKU: "MUG-001", Name: "Mug", Price: eur(1200), Stock: 10})
+		cup := create(t, svc, products.NewProduct{SKU: "CUP-001", Name: "Cup", Price: eur(900), Stock: 5})
+
+		order := newID()
+		lines := []products.Line{{ProductID: mug.ID, Quantity: 3}, {ProductID: cup.ID, Quantity: 1}}
+		if r, err := svc.Reserve(ctx, order, lines); err != nil || r.Status != products.Reserved {
+			t.Fatalf("Reserve = %+v, %v", r, err)
+		}
+		wantLevels(t, svc, []level{{7, 3, 0}, {4, 1, 0}}, mug.ID, cup.ID)
+
+		if err := svc.OrderConfirmed(ctx, newID(), events.OrderData{OrderID: order}); err != nil {
+			t.Fatal(err)
+		}
+		wantLevels(t, svc, []level{{7, 0, 3}, {4, 0, 1}}, mug.ID, cup.ID)
+
+		// Reserving a sold order again answers what it bought and takes nothing.
+		got, err := svc.Reserve(ctx, order, []products.Line{{ProductID: mug.ID, Quantity: 9}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := products.Reservation{OrderID: order, Status: products.Reserved, Lines: []products.Line{{ProductID: mug.ID, Quantity: 3}, {ProductID: cup.ID, Quantity: 1}}}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("Reserve of a sold order (-want +got):\n%s", diff)
+		}
+		wantLevels(t, svc, []level{{7, 0, 3}, {4, 0, 1}}, mug.ID, cup.ID)
+
+		// An admin sets the available units; what is reserved or sold stays.
+		other := newID()
+		if _, err := svc.Reserve(ctx, other, []products.Line{{ProductID: mug.ID, Quantity: 2}}); err != nil {
+			t.Fatal(err)
+		}
+		twenty := 20
+		if _, err := svc.Update(ctx, mug.ID, products.Patch{Stock: &twenty}); err != nil {
+			t.Fatal(err)
+		}
+		wantLevels(t, svc, []level{{20, 2, 3}}, mug.ID)
+
+		batch, err := svc.StockLevelsOf(ctx, []string{cup.ID, mug.ID, cup.ID, newID()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantBatch := []products.StockLevel{
+			{ProductID: mug.ID, Available: 20, Reserved: 2, Sold: 3},
+			{ProductID: cup.ID, Available: 4, Reserved: 0, Sold: 1},
+		}
+		if mug.ID > cup.ID {
+			wantBatch[0], wantBatch[1] = wantBatch[1], wantBatch[0]
+		}
+		if diff := cmp.Diff(wantBatch, batch); diff != "" {
+			t.Errorf("StockLevelsOf (-want +got):\n%s", diff)
+		}
+
+		// Release gives back what was sold too, and is final.
+		for range 2 {
+			if err := svc.Release(ctx, order); err != nil {
+				t.Fatal(err)
+			}
+			wantLevels(t, svc, []level{{23, 2, 0}, {5, 0, 0}}, mug.ID, cup.ID)
+		}
+		if r, err := svc.Reserve(ctx, order, lines); err != nil || r.Status != products.Rejected || r.Reason != products.ReasonReleased {
+			t.Errorf("Reserve after Release = %+v, %v; want rejected, %q", r, err, products.ReasonReleased)
+		}
+		// A release by event is final for the synchronous path too.
+		if err := svc.OrderExpired(ctx, newID(), events.OrderData{OrderID: other}); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := svc.Reserve(ctx, other, lines); err != nil || r.Status != products.Rejected || r.Reason != products.ReasonReleased {
+			t.Errorf("Reserve after orders.expired = %+v, %v; want rejected, %q", r, err, products.ReasonReleased)
+		}
+		wantLevels(t, svc, []level{{25, 0, 0}, {5, 0, 0}}, mug.ID, cup.ID)
+
+		_, _, _, err = svc.StockLevels(ctx, newID())
+		wantKind(t, err, fault.NotFound, "")
+		_, _, _, err = svc.StockLevels(ctx, "x")
+		wantKind(t, err, fault.NotFound, "")
+		for _, ids := range [][]string{nil, {"x"}, make([]string, 101)} {
+			_, err := svc.StockLevelsOf(ctx, ids)
+			wantKind(t, err, fault.Invalid, "")
+		}
+		if got, err := svc.StockLevelsOf(ctx, []string{newID()}); err != nil || got == nil || len(got) != 0 {
+			t.Errorf("StockLevelsOf(unknown) = %v, %v; want empty, nil", got, err)
+		}
+	})
+}
+
+// Migration 0002 keeps the reservations made before it, as reserved.
+func TestMigrationKeepsReservations(t *testing.T) {
+	first := fstest.MapFS{}
+	for _, d := range []string{"sqlite", "postgres"} {
+		name := d + "/0001_products.sql"
+		body, err := fs.ReadFile(productsdb.Migrations(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first[name] = &fstest.MapFile{Data: body}
+	}
+	sqldbtest.ForEach(t, "products", first, func(t *testing.T, db *sqldb.DB) {
+		ctx := t.Context()
+		svc := products.NewService(productsdb.New(db))
+		p := create(t, svc, products.NewProduct{SKU: "OLD-1", Name: "Old", Price: eur(100), Stock: 6})
+		order := newID()
+		if _, err := db.ExecContext(ctx, `INSERT INTO reservations (order_id, product_id, quantity, created_at) VALUES (?, ?, 4, ?)`,
+			order, p.ID, time.Now().UTC()); err != nil {
+			t.Fatal(err)
+		}
+		if err := sqldb.Migrate(ctx, db, productsdb.Migrations()); err != nil {
+			t.Fatal(err)
+		}
+		wantLevels(t, svc, []level{{6, 4, 0}}, p.ID)
+		if _, err := db.ExecContext(ctx, `UPDATE reservations SET status = 'lost'`); err == nil {
+			t.Errorf("a reservation status other than reserved or sold was accepted")
 		}
 	})
 }
