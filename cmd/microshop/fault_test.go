@@ -110,6 +110,7 @@ func TestKillUsers(t *testing.T) {
 	if st := breakerState(t, s, "users"); st != "closed" {
 		t.Errorf("orders→users breaker after recovery = %q, want closed", st)
 	}
+	t.Logf("users killed; reads degraded, breaker opened, and closed again %v after the kill", time.Since(killed).Round(100*time.Millisecond))
 	if newPID := servicePID(t, s, "users"); newPID == pid {
 		t.Errorf("users was not restarted (pid %d)", pid)
 	}
@@ -177,6 +178,8 @@ func TestSlowProducts(t *testing.T) {
 	// Bounds are loose on purpose: they prove the 30 s latency did not hold the request.
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("degraded read took %v with a %v budget", d, budget)
+	} else {
+		t.Logf("degraded read with products 30 s slow answered in %v (budget %v)", d.Round(time.Millisecond), budget)
 	}
 
 	start = time.Now()
@@ -186,6 +189,8 @@ func TestSlowProducts(t *testing.T) {
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("failed creation took %v with a %v budget", d, budget)
+	} else {
+		t.Logf("checkout with products 30 s slow answered %d in %v (budget %v)", r.Status, d.Round(time.Millisecond), budget)
 	}
 
 	proxy.SetLatency(0)
