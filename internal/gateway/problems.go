@@ -22,7 +22,7 @@ var problemTypes = map[string]string{
 	"idempotency-key-reused": "This Idempotency-Key was already used with a different request body.",
 	"idempotency-key-exists": "Another request with this Idempotency-Key was stored at the same moment; retry the same request to get its result.",
 	"request-in-progress":    "A request with this Idempotency-Key is still being processed; retry after the Retry-After delay to get its result.",
-	"illegal-transition":     "The order is no longer pending, so its status cannot change any more.",
+	"illegal-transition":     "The order cannot make this change: only pending or confirmed orders can be cancelled, and rejected, expired or cancelled orders never change again.",
 	"mixed-currencies":       "All products of an order must be priced in the same currency.",
 	"total-out-of-range":     "The order's total is too large to be represented; order fewer items.",
 	"unauthenticated":        "The request needs credentials that were missing or not accepted.",
