@@ -12,15 +12,15 @@ import (
 // config is what a service needs to start. Every field has a flag, whose default
 // comes from a MICROSHOP_* environment variable (12-factor).
 type config struct {
-	addr        string
-	dataDir     string
-	databaseURL string
-	usersURL    string
-	productsURL string
-	ordersURL   string
-	logFormat   string
-	logLevel    string
-	seed        bool
+	addr         string
+	dataDir      string
+	databaseURL  string
+	usersURL     string
+	productsURL  string
+	ordersURL    string
+	logFormat    string
+	logLevel     string
+	seed         bool
 	limits       gateway.Limits
 	natsURL      string
 	natsReplicas int

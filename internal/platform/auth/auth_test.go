@@ -218,3 +218,34 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// TestJWKSClientFirstFetchIsShared checks that tokens arriving while the first
+// fetch of the key set runs wait for it instead of being refused.
+func TestJWKSClientFirstFetchIsShared(t *testing.T) {
+	pub, key := newKey(t)
+	var fetches atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		time.Sleep(100 * time.Millisecond) // a slow issuer
+		json.NewEncoder(w).Encode(auth.JWKS{Keys: []auth.JWK{auth.PublicJWK("k1", pub)}})
+	}))
+	defer srv.Close()
+	v := auth.NewUserVerifier(auth.NewJWKSClient(srv.URL))
+	tok := accessToken(t, "k1", key)
+	errs := make(chan error, 10)
+	for range 10 {
+		go func() {
+			_, err := v.VerifyUser(context.Background(), tok)
+			errs <- err
+		}()
+		time.Sleep(5 * time.Millisecond)
+	}
+	for range 10 {
+		if err := <-errs; err != nil {
+			t.Errorf("a valid token was refused during the first key fetch: %v", err)
+		}
+	}
+	if n := fetches.Load(); n != 1 {
+		t.Errorf("%d fetches for 10 concurrent verifications, want 1", n)
+	}
+}

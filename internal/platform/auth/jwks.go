@@ -77,7 +77,7 @@ func (c *JWKSClient) PublicKey(ctx context.Context, kid string) (ed25519.PublicK
 	k, known := c.keys[kid]
 	stale := time.Since(c.fetched) >= c.MaxAge
 	recent := time.Since(c.attempted) < c.MinRefresh
-	lastErr := c.lastErr
+	lastErr, inflight := c.lastErr, c.inflight
 	c.mu.Unlock()
 	if known {
 		if stale && !recent {
@@ -85,12 +85,15 @@ func (c *JWKSClient) PublicKey(ctx context.Context, kid string) (ed25519.PublicK
 		}
 		return k, nil
 	}
-	if recent {
+	if recent && inflight == nil {
 		if lastErr != nil {
 			return nil, &keysUnavailable{lastErr}
 		}
 		return nil, errUnknownKey
 	}
+	// Either no fetch was tried lately, or one is running (the first fetch
+	// after a start, say): wait for its outcome rather than refuse a token
+	// that the keys being fetched may well verify.
 	if err := c.wait(ctx, c.start()); err != nil {
 		return nil, &keysUnavailable{err}
 	}

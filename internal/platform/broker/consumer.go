@@ -18,7 +18,12 @@ import (
 
 // Consumer defaults.
 const (
-	DefaultAckWait       = 30 * time.Second
+	// DefaultAckWait is short because consumers handle one message at a time:
+	// a message held by a process that died blocks its stream until AckWait
+	// ends, so it bounds the stall a crash causes. Handlers are database
+	// transactions that take milliseconds, and run with AckWait as their
+	// timeout, so they never outlive it.
+	DefaultAckWait       = 5 * time.Second
 	DefaultMaxDeliver    = 5
 	DefaultMaxAckPending = 1
 )
