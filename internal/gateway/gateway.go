@@ -26,6 +26,7 @@ import (
 	"github.com/microshop/microshop/internal/platform/problem"
 	"github.com/microshop/microshop/internal/platform/requestid"
 	"github.com/microshop/microshop/internal/platform/server"
+	"github.com/microshop/microshop/internal/platform/traceparent"
 	"github.com/microshop/microshop/internal/platform/upstream"
 )
 
@@ -204,6 +205,7 @@ func Proxy(name, baseURL string, log *slog.Logger) (http.Handler, error) {
 			pr.SetXForwarded()
 			ctx := pr.In.Context()
 			pr.Out.Header.Set(requestid.Header, requestid.From(ctx))
+			pr.Out.Header.Set(traceparent.Header, traceparent.From(ctx))
 			deadline.Set(ctx, pr.Out.Header)
 		},
 		// The proxy adds the service's headers to those the gateway already set:

@@ -14,6 +14,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/microshop/microshop/internal/platform/traceparent"
 )
 
 // Consumer defaults.
@@ -295,7 +297,7 @@ func (c *consumer) process(ctx context.Context, msg jetstream.Msg) {
 	}
 	log = log.With("event_id", e.ID, "event_type", e.Type, "event_subject", e.Subject)
 
-	hctx, cancel := context.WithTimeout(ctx, c.cfg.AckWait)
+	hctx, cancel := context.WithTimeout(traceparent.With(ctx, traceparent.Continue(e.TraceParent)), c.cfg.AckWait)
 	err = c.call(hctx, e)
 	cancel()
 	switch {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/microshop/microshop/internal/platform/requestid"
+	"github.com/microshop/microshop/internal/platform/traceparent"
 )
 
 // New returns a logger writing to w. format is "json" or "text"; level is one of
@@ -46,6 +47,9 @@ type contextHandler struct{ slog.Handler }
 func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
 	if id := requestid.From(ctx); id != "" {
 		r.AddAttrs(slog.String("request_id", id))
+	}
+	if id := traceparent.TraceID(ctx); id != "" {
+		r.AddAttrs(slog.String("trace_id", id))
 	}
 	return h.Handler.Handle(ctx, r)
 }

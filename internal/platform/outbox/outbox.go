@@ -31,6 +31,7 @@ import (
 
 	"github.com/microshop/microshop/internal/platform/broker"
 	"github.com/microshop/microshop/internal/platform/sqldb"
+	"github.com/microshop/microshop/internal/platform/traceparent"
 )
 
 //go:embed migrations
@@ -56,6 +57,11 @@ func Migrations() fs.FS {
 // commits only if each transaction changes (and so locks) the aggregate's row
 // before it adds the event: make the state change first, then Add.
 func Add(ctx context.Context, tx *sqldb.Tx, e broker.Event) error {
+	if e.TraceParent == "" { // the event belongs to the trace of the work that caused it
+		if tp := traceparent.From(ctx); traceparent.Valid(tp) {
+			e.TraceParent = traceparent.Continue(tp)
+		}
+	}
 	if err := e.Validate(); err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/microshop/microshop/internal/platform/deadline"
 	"github.com/microshop/microshop/internal/platform/problem"
 	"github.com/microshop/microshop/internal/platform/requestid"
+	"github.com/microshop/microshop/internal/platform/traceparent"
 )
 
 // MaxBudget is the longest any request may run inside a service.
@@ -43,7 +44,8 @@ func Middleware(log *slog.Logger, next http.Handler) http.Handler {
 			// The server's write timeout would cut the stream: lift it for this response.
 			_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 		}
-		ctx, cancel := context.WithTimeout(requestid.With(r.Context(), id), budget)
+		ctx := traceparent.With(requestid.With(r.Context(), id), traceparent.Continue(r.Header.Get(traceparent.Header)))
+		ctx, cancel := context.WithTimeout(ctx, budget)
 		defer cancel()
 		r = r.WithContext(ctx)
 

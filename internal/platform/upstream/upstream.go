@@ -34,6 +34,7 @@ import (
 	"github.com/microshop/microshop/internal/platform/fault"
 	"github.com/microshop/microshop/internal/platform/problem"
 	"github.com/microshop/microshop/internal/platform/requestid"
+	"github.com/microshop/microshop/internal/platform/traceparent"
 )
 
 // MaxResponseBytes bounds what is read from a peer: a peer's answer is input too.
@@ -232,6 +233,9 @@ func (c *Client) attempt(ctx context.Context, method, path string, header http.H
 		req.Header.Set(requestid.Header, id)
 	}
 	deadline.Set(ctx, req.Header)
+	if tp := traceparent.From(ctx); tp != "" {
+		req.Header.Set(traceparent.Header, tp)
+	}
 	if c.decorate != nil {
 		c.decorate(ctx, req.Header)
 	}
