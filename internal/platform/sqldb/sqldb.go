@@ -75,6 +75,13 @@ func openSQLite(path string) (*DB, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 			return nil, fmt.Errorf("sqldb: %w", err)
 		}
+		// The file holds password hashes and signing keys: readable by the
+		// owner only (SQLite gives its -wal and -shm files the same mode).
+		f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("sqldb: %w", err)
+		}
+		f.Close()
 	}
 	// WAL with synchronous=FULL: every commit is durable. _txlock=immediate takes
 	// the write lock when a transaction begins, so two transactions can never

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -437,5 +438,28 @@ func TestDialects(t *testing.T) {
 				t.Errorf("SQL() = nil")
 			}
 		})
+	}
+}
+
+// TestSQLiteFileIsPrivate checks that a new SQLite file (and its WAL) is
+// readable by its owner only: it holds password hashes and signing keys.
+func TestSQLiteFileIsPrivate(t *testing.T) {
+	dir := t.TempDir()
+	db, err := sqldb.Open(context.Background(), "", "users", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(context.Background(), "CREATE TABLE t (x INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"users.db", "users.db-wal"} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			t.Errorf("%s mode = %v, want no access for group and others", name, perm)
+		}
 	}
 }
