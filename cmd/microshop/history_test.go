@@ -117,6 +117,9 @@ func (s *shop) start() {
 	t := s.t
 	t.Helper()
 	args := append([]string{"run", "--addr", "127.0.0.1:0", "--data-dir", s.DataDir, "--log-level", "warn"}, sagaFlags...)
+	if url := externalNATS(t); url != "" {
+		args = append(args, "--nats-url", url)
+	}
 	s.adminPassword = newPassword()
 	env := map[string]string{"MICROSHOP_ADMIN_EMAIL": adminEmail, "MICROSHOP_ADMIN_PASSWORD": s.adminPassword}
 	ctx, cancel := context.WithCancel(context.Background())

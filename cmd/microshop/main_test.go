@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,6 +17,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/microshop/microshop/internal/platform/broker"
+	"github.com/microshop/microshop/internal/platform/broker/brokertest"
 )
 
 // TestMain lets the test binary stand in for the microshop binary: when `run`
@@ -70,6 +76,9 @@ func startSystem(t *testing.T, extra ...string) *running {
 	t.Helper()
 	s := &running{DataDir: t.TempDir(), logs: &lockedBuffer{}, Stdout: &lockedBuffer{}}
 	args := append([]string{"run", "--addr", "127.0.0.1:0", "--data-dir", s.DataDir, "--log-level", "warn"}, extra...)
+	if url := externalNATS(t); url != "" {
+		args = append(args, "--nats-url", url)
+	}
 	s.AdminPassword = newPassword()
 	env := map[string]string{"MICROSHOP_ADMIN_EMAIL": adminEmail, "MICROSHOP_ADMIN_PASSWORD": s.AdminPassword}
 	getenv := func(k string) string { return env[k] }
@@ -260,4 +269,34 @@ func awaitFinal(t *testing.T, api, id string, headers []string) apiOrder {
 		return r.Status == 200 && json.Unmarshal(r.Body, &o) == nil && o.Status != "pending"
 	})
 	return o
+}
+
+// externalNATS returns the NATS server the system tests should use instead of
+// the embedded broker, from MICROSHOP_TEST_NATS_URL (the production path:
+// `run` then starts no broker), after deleting the streams a previous test
+// left there. It returns "" when the variable is not set.
+func externalNATS(t *testing.T) string {
+	t.Helper()
+	url := os.Getenv("MICROSHOP_TEST_NATS_URL")
+	if url == "" {
+		return ""
+	}
+	_, js := brokertest.Connect(t, url)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, stream := range []string{broker.StreamOrders, broker.StreamStock, broker.StreamDLQ} {
+		if err := js.DeleteStream(ctx, stream); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			t.Fatalf("reset %s on %s: %v", stream, url, err)
+		}
+	}
+	return url
+}
+
+// needsBrokerProcess skips a test that stops or kills the broker's process,
+// which only exists with the embedded broker.
+func needsBrokerProcess(t *testing.T) {
+	t.Helper()
+	if os.Getenv("MICROSHOP_TEST_NATS_URL") != "" {
+		t.Skip("signals the broker process, which `run` starts only without an external NATS")
+	}
 }

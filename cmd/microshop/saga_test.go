@@ -83,6 +83,7 @@ func TestCrashOrders(t *testing.T) {
 // their orders.placed in the outbox), orders is killed, and the broker
 // resumes. The restarted orders must publish what its outbox holds.
 func TestCrashOrdersBetweenCommitAndPublish(t *testing.T) {
+	needsBrokerProcess(t)
 	s := openShop(t, "commit-publish", []int{50}, 1)
 	c := s.customers[0]
 	natsPID := s.signal("nats", syscall.SIGSTOP)
@@ -128,6 +129,7 @@ func TestCrashOrdersBetweenCommitAndPublish(t *testing.T) {
 // streams, the consumers' positions and the duplicate window survive; the
 // services reconnect; the relays publish what piled up in the outboxes.
 func TestCrashBroker(t *testing.T) {
+	needsBrokerProcess(t)
 	crash(t, "crash-broker", kill("nats"))
 }
 
