@@ -39,6 +39,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		serveCommand(getenv, stdout, stderr),
 		migrateCommand(getenv, stdout, stderr),
 		keysCommand(getenv, stdout, stderr),
+		loadCommand(getenv, stdout, stderr),
 	)
 	return root.ExecuteContext(ctx)
 }

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"testing"
+
+	"github.com/microshop/microshop/internal/loadgen"
+)
+
+// TestLoad runs a short load test of every operation against the system and
+// checks that the report adds up.
+func TestLoad(t *testing.T) {
+	s := startSystem(t, "--rate-per-client", "-1", "--rate-per-user", "-1", "--auth-per-minute", "-1")
+	env := map[string]string{"MICROSHOP_ADMIN_EMAIL": adminEmail, "MICROSHOP_ADMIN_PASSWORD": s.AdminPassword}
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"load", "--url", s.URL, "--rate", "50", "--duration", "1s", "--warmup", "0s",
+		"--customers", "4", "--mix", "browse=30,view=30,login=5,order=20,read=15", "--json"},
+		func(k string) string { return env[k] }, &out, io.Discard)
+	if err != nil {
+		t.Fatalf("load: %v\n%s", err, out.String())
+	}
+	var rep loadgen.Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("report: %v\n%s", err, out.String())
+	}
+	if rep.Total.Count != 50 {
+		t.Errorf("total %d requests, want 50 (1 s at 50/s)", rep.Total.Count)
+	}
+	var sum int64
+	for _, o := range rep.Ops {
+		sum += o.Count
+		var errs int64
+		for _, n := range o.Errors {
+			errs += n
+		}
+		if o.OK+errs != o.Count {
+			t.Errorf("%s: ok %d + errors %d != count %d", o.Name, o.OK, errs, o.Count)
+		}
+		if errs != 0 {
+			t.Errorf("%s: errors %v", o.Name, o.Errors)
+		}
+	}
+	if sum != rep.Total.Count {
+		t.Errorf("operations sum to %d, total is %d", sum, rep.Total.Count)
+	}
+	if rep.Total.OK != rep.Total.Count || rep.ErrorRate != 0 {
+		t.Errorf("total %+v, error rate %v", rep.Total, rep.ErrorRate)
+	}
+	for _, x := range rep.Extra {
+		if x.Name == checkoutStat && x.OK != x.Count {
+			t.Errorf("checkouts not all confirmed: %+v", x)
+		}
+	}
+}
