@@ -13,10 +13,11 @@ import (
 	"os/exec"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/microshop/microshop/internal/platform/logging/logtest"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -52,22 +53,8 @@ type running struct {
 
 const adminEmail = "admin@example.com"
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// lockedBuffer collects output written from several goroutines.
+type lockedBuffer = logtest.Buffer
 
 // startSystem calls run with the given extra arguments on a free port and a
 // fresh data directory, waits until it says it is ready, and stops it (and

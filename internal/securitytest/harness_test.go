@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microshop/microshop/internal/platform/logging/logtest"
+
 	"github.com/microshop/microshop/internal/gateway"
 	"github.com/microshop/microshop/internal/platform/auth"
 	"github.com/microshop/microshop/internal/platform/broker/brokertest"
@@ -75,23 +77,8 @@ type System struct {
 	logs *syncBuffer
 }
 
-// syncBuffer collects the services' logs, shown when a test fails.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
+// syncBuffer collects output written from several goroutines.
+type syncBuffer = logtest.Buffer
 
 func newKey(t testing.TB) ed25519.PrivateKey {
 	t.Helper()
