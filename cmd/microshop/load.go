@@ -452,41 +452,58 @@ func progress(e *loadgen.Engine, w io.Writer, stop <-chan struct{}) {
 	}
 }
 
-// findMax steps the rate up by half each step and reports the highest rate
-// whose p99 stayed under the bound with under 0.1% errors and that the server
-// kept up with (at least 95% of the target rate served).
-func findMax(ctx context.Context, c *loadClient, f *loadFixture, o *loadOptions, stdout, stderr io.Writer) error {
-	type step struct {
-		Rate   float64        `json:"rate"`
-		Held   bool           `json:"held"`
-		Report loadgen.Report `json:"report"`
-	}
-	var steps []step
+// maxStep is one step of a --find-max search.
+type maxStep struct {
+	Rate   float64        `json:"rate"`
+	Held   bool           `json:"held"`
+	Report loadgen.Report `json:"report"`
+}
+
+// searchMax steps the rate up by half each step from o.rate and returns the
+// highest rate whose p99 stayed under the bound with under 0.1% errors and
+// that the server kept up with (at least 95% of the target rate served),
+// calling each after every step.
+func searchMax(ctx context.Context, c *loadClient, f *loadFixture, o *loadOptions, stderr io.Writer, each func(maxStep)) (float64, []maxStep, error) {
+	var steps []maxStep
 	best := 0.0
 	for rate := o.rate; ctx.Err() == nil; rate *= 1.5 {
 		fmt.Fprintf(stderr, "step: %.0f req/s\n", rate)
 		rep, err := loadOnce(ctx, c, f, o, rate, o.step, stderr)
 		if err != nil {
-			return err
+			return best, steps, err
 		}
 		held := rep.ErrorRate < 0.001 && rep.Total.P99 < float64(o.p99Bound.Microseconds())/1000 &&
 			float64(rep.Total.Count) >= 0.95*rate*rep.DurationS
-		steps = append(steps, step{Rate: rate, Held: held, Report: rep})
-		if !o.jsonOut {
-			fmt.Fprintf(stdout, "%.0f req/s: ok/s %.0f, p99 %.2f ms, errors %.3f%% — %s\n", rate, rep.Total.Throughput,
-				rep.Total.P99, 100*rep.ErrorRate, map[bool]string{true: "held", false: "did not hold"}[held])
+		st := maxStep{Rate: rate, Held: held, Report: rep}
+		steps = append(steps, st)
+		if each != nil {
+			each(st)
 		}
 		if !held {
 			break
 		}
 		best = rate
 	}
+	return best, steps, nil
+}
+
+// findMax runs searchMax and reports its steps and the highest rate held.
+func findMax(ctx context.Context, c *loadClient, f *loadFixture, o *loadOptions, stdout, stderr io.Writer) error {
+	best, steps, err := searchMax(ctx, c, f, o, stderr, func(st maxStep) {
+		if !o.jsonOut {
+			fmt.Fprintf(stdout, "%.0f req/s: ok/s %.0f, p99 %.2f ms, errors %.3f%% — %s\n", st.Rate, st.Report.Total.Throughput,
+				st.Report.Total.P99, 100*st.Report.ErrorRate, map[bool]string{true: "held", false: "did not hold"}[st.Held])
+		}
+	})
+	if err != nil {
+		return err
+	}
 	if o.jsonOut {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(struct {
-			MaxRate float64 `json:"max_rate"`
-			Steps   []step  `json:"steps"`
+			MaxRate float64   `json:"max_rate"`
+			Steps   []maxStep `json:"steps"`
 		}{best, steps})
 	}
 	fmt.Fprintf(stdout, "highest rate held: %.0f req/s (p99 < %v, errors < 0.1%%)\n", best, o.p99Bound)

@@ -40,6 +40,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		migrateCommand(getenv, stdout, stderr),
 		keysCommand(getenv, stdout, stderr),
 		loadCommand(getenv, stdout, stderr),
+		benchCommand(getenv, stdout, stderr),
 	)
 	return root.ExecuteContext(ctx)
 }

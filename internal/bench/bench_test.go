@@ -1,0 +1,124 @@
+package bench
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/microshop/microshop/internal/loadgen"
+)
+
+func TestParseStat(t *testing.T) {
+	tests := []struct {
+		name  string
+		text  string
+		ticks int64
+		err   bool
+	}{
+		{"plain", "4242 (microshop) S 1 4242 4242 0 -1 4194560 1234 0 0 0 150 37 0 0 20 0 9 0 12345 1000000 2000 18446744073709551615\n", 187, false},
+		{"name with spaces and parentheses", "77 (my (odd) proc ) R 1 77 77 0 -1 0 0 0 0 0 7 3 0 0 20 0 1 0 1 1 1\n", 10, false},
+		{"name ending in a parenthesis", "8 (a) b)) S 1 8 8 0 -1 0 0 0 0 0 1000 2000 0 0 20 0 1 0 1 1 1", 3000, false},
+		{"no name", "8 S 1 8 8", 0, true},
+		{"too short", "8 (x) S 1 8 8 0", 0, true},
+		{"not a number", "8 (x) S 1 8 8 0 -1 0 0 0 0 0 abc 3 0", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseStat(tt.text)
+			if (err != nil) != tt.err {
+				t.Fatalf("err %v, want error %v", err, tt.err)
+			}
+			if got != tt.ticks {
+				t.Errorf("ticks %d, want %d", got, tt.ticks)
+			}
+		})
+	}
+}
+
+func TestParseRSS(t *testing.T) {
+	status := "Name:\tmicroshop (x)\nUmask:\t0022\nState:\tS (sleeping)\nVmPeak:\t 1280000 kB\nVmRSS:\t   23456 kB\nRssAnon:\t 10000 kB\nThreads:\t9\n"
+	tests := []struct {
+		name string
+		text string
+		rss  int64
+		err  bool
+	}{
+		{"process", status, 23456 * 1024, false},
+		{"kernel thread", "Name:\tkworker/0:1\nState:\tI (idle)\nThreads:\t1\n", 0, true},
+		{"bad unit", "VmRSS:\t12 MB\n", 0, true},
+		{"bad number", "VmRSS:\tx kB\n", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseRSS(tt.text)
+			if (err != nil) != tt.err {
+				t.Fatalf("err %v, want error %v", err, tt.err)
+			}
+			if got != tt.rss {
+				t.Errorf("rss %d, want %d", got, tt.rss)
+			}
+		})
+	}
+}
+
+func TestCPUSecondsPer1000(t *testing.T) {
+	tests := []struct {
+		before, after int64
+		hz            int
+		requests      int64
+		want          float64
+	}{
+		{1000, 1500, 100, 5000, 1}, // 5 s over 5,000 requests
+		{0, 250, 100, 10000, 0.25}, // 2.5 s over 10,000
+		{100, 100, 100, 1000, 0},   // nothing spent
+		{0, 1000, 1000, 500, 2},    // another tick rate
+		{0, 100, 100, 0, 0},        // no requests
+	}
+	for _, tt := range tests {
+		if got := CPUSecondsPer1000(tt.before, tt.after, tt.hz, tt.requests); math.Abs(got-tt.want) > 1e-9 {
+			t.Errorf("CPUSecondsPer1000(%d, %d, %d, %d) = %v, want %v", tt.before, tt.after, tt.hz, tt.requests, got, tt.want)
+		}
+	}
+}
+
+func TestWriteMarkdown(t *testing.T) {
+	meta := Meta{Date: time.Date(2026, 11, 24, 2, 0, 0, 0, time.UTC), Cores: 2, Platform: "linux/amd64",
+		Command: "microshop bench --rate 500", Rate: 500, Duration: 10 * time.Second, Warmup: 2 * time.Second, Mix: "read=100"}
+	rep := loadgen.Report{Total: loadgen.OpReport{Count: 5000, OK: 4995, Throughput: 499.5, P50: 2.5, P99: 7.25, P999: 9}, ErrorRate: 0.001}
+	modes := []Mode{
+		{Name: "services", Ready: 1500 * time.Millisecond, Idle: Usage{RSS: 150 << 20, Procs: 6}, IdleOK: true, Load: rep, CPUTicks: 1000, CPUOK: true},
+		{Name: "monolith", Ready: 250 * time.Millisecond, Load: rep},
+	}
+	var b strings.Builder
+	if err := WriteMarkdown(&b, meta, modes); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"2026-11-24 02:00 UTC, 2 cores",
+		"```sh\nmicroshop bench --rate 500\n```",
+		"| | services | monolith |\n| --- | ---: | ---: |\n",
+		"| ready time (start → ready line) | 1.50 s | 0.25 s |\n",
+		"| processes | 6 | n/a |\n",
+		"| idle RSS, all processes | 150.0 MiB | n/a |\n",
+		"| requests (measured) | 5000 | 5000 |\n",
+		"| errors | 5 (0.100 %) | 5 (0.100 %) |\n",
+		"| p99 | 7.25 ms | 7.25 ms |\n",
+		"| CPU s per 1,000 requests | 2.000 | n/a |\n", // 10 s of CPU over 5,000 requests
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "highest rate held") {
+		t.Errorf("find-max row without --find-max:\n%s", out)
+	}
+	meta.FindMax, meta.P99Bound = true, 25*time.Millisecond
+	modes[0].MaxRate, modes[1].MaxRate = 400, 1000
+	b.Reset()
+	WriteMarkdown(&b, meta, modes)
+	if want := "| highest rate held (p99 < 25ms, errors < 0.1 %) | 400 req/s | 1000 req/s |\n"; !strings.Contains(b.String(), want) {
+		t.Errorf("missing %q in\n%s", want, b.String())
+	}
+}

@@ -1,0 +1,110 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/microshop/microshop/internal/loadgen"
+)
+
+// Mode is what was measured of one way of running the system.
+type Mode struct {
+	Name  string        // "services" or "monolith"
+	Ready time.Duration // process start → ready line
+	// Idle is the resident memory of all the system's processes after an
+	// idle pause; IdleOK is false when it could not be read.
+	Idle   Usage
+	IdleOK bool
+	Load   loadgen.Report // the measured window
+	// CPUTicks is the growth of utime+stime over the measured window;
+	// CPUOK is false when it could not be read.
+	CPUTicks int64
+	CPUOK    bool
+	MaxRate  float64 // highest rate held with --find-max, 0 when not run
+}
+
+// CPUPer1000 is the CPU seconds the system spent per 1,000 measured requests.
+func (m Mode) CPUPer1000() float64 {
+	return CPUSecondsPer1000(0, m.CPUTicks, ClockTicks, m.Load.Total.Count)
+}
+
+// Meta describes a bench run.
+type Meta struct {
+	Date     time.Time
+	Cores    int
+	Platform string // GOOS/GOARCH
+	Command  string
+	Rate     float64
+	Duration time.Duration
+	Warmup   time.Duration
+	Idle     time.Duration // pause before idle memory is read
+	Mix      string
+	FindMax  bool
+	P99Bound time.Duration
+}
+
+const na = "n/a"
+
+// WriteMarkdown writes the comparison as a Markdown section: the command, the
+// machine, and one column per mode.
+func WriteMarkdown(w io.Writer, meta Meta, modes []Mode) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "microshop bench, %s, %d cores (runtime.NumCPU), %s; load generator in the same process as the bench, on the same cores.\n\n",
+		meta.Date.UTC().Format("2006-01-02 15:04 MST"), meta.Cores, meta.Platform)
+	fmt.Fprintf(&b, "```sh\n%s\n```\n\n", meta.Command)
+	fmt.Fprintf(&b, "Mix `%s` at %g req/s for %v after a %v warm-up; idle memory (VmRSS) after a %v pause; CPU is utime+stime of every process of the system over the measured %v (clock tick assumed %d Hz).\n\n",
+		meta.Mix, meta.Rate, meta.Duration, meta.Warmup, meta.Idle, meta.Duration, ClockTicks)
+	b.WriteString("| |")
+	for _, m := range modes {
+		fmt.Fprintf(&b, " %s |", m.Name)
+	}
+	b.WriteString("\n| --- |")
+	for range modes {
+		b.WriteString(" ---: |")
+	}
+	b.WriteString("\n")
+	row := func(label string, cell func(Mode) string) {
+		fmt.Fprintf(&b, "| %s |", label)
+		for _, m := range modes {
+			fmt.Fprintf(&b, " %s |", cell(m))
+		}
+		b.WriteString("\n")
+	}
+	row("ready time (start → ready line)", func(m Mode) string { return fmt.Sprintf("%.2f s", m.Ready.Seconds()) })
+	row("processes", func(m Mode) string {
+		if !m.IdleOK {
+			return na
+		}
+		return fmt.Sprint(m.Idle.Procs)
+	})
+	row("idle RSS, all processes", func(m Mode) string {
+		if !m.IdleOK {
+			return na
+		}
+		return fmt.Sprintf("%.1f MiB", float64(m.Idle.RSS)/(1<<20))
+	})
+	row("requests (measured)", func(m Mode) string { return fmt.Sprint(m.Load.Total.Count) })
+	row("errors", func(m Mode) string {
+		return fmt.Sprintf("%d (%.3f %%)", m.Load.Total.Count-m.Load.Total.OK, 100*m.Load.ErrorRate)
+	})
+	row("late (over the connection cap)", func(m Mode) string { return fmt.Sprint(m.Load.Total.Late) })
+	row("ok/s", func(m Mode) string { return fmt.Sprintf("%.1f", m.Load.Total.Throughput) })
+	row("p50", func(m Mode) string { return fmt.Sprintf("%.2f ms", m.Load.Total.P50) })
+	row("p99", func(m Mode) string { return fmt.Sprintf("%.2f ms", m.Load.Total.P99) })
+	row("p99.9", func(m Mode) string { return fmt.Sprintf("%.2f ms", m.Load.Total.P999) })
+	row("CPU s per 1,000 requests", func(m Mode) string {
+		if !m.CPUOK || m.Load.Total.Count == 0 {
+			return na
+		}
+		return fmt.Sprintf("%.3f", m.CPUPer1000())
+	})
+	if meta.FindMax {
+		row(fmt.Sprintf("highest rate held (p99 < %v, errors < 0.1 %%)", meta.P99Bound), func(m Mode) string {
+			return fmt.Sprintf("%.0f req/s", m.MaxRate)
+		})
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
