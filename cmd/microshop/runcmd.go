@@ -32,6 +32,7 @@ const childEnv = "MICROSHOP_CHILD=1"
 type runOptions struct {
 	config
 	monolith     bool
+	debug        bool
 	restartDelay time.Duration
 }
 
@@ -55,6 +56,7 @@ func runCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra.Com
 	fs := cmd.Flags()
 	fs.StringVar(&o.addr, "addr", envOr(getenv, "MICROSHOP_ADDR", defaultGatewayAddr), "gateway listen address (MICROSHOP_ADDR)")
 	fs.BoolVar(&o.monolith, "monolith", false, "run every module in this one process, calling each other in memory")
+	fs.BoolVar(&o.debug, "debug", false, "serve each service's pprof profiles on an internal loopback port of its own (logged at start)")
 	fs.DurationVar(&o.restartDelay, "restart-delay", time.Second, "wait before restarting a service process that died")
 	fs.StringVar(&o.natsURL, "nats-url", getenv("MICROSHOP_NATS_URL"),
 		"an external NATS cluster (MICROSHOP_NATS_URL); empty starts the embedded broker")
@@ -111,6 +113,13 @@ func runServices(ctx context.Context, o *runOptions, getenv func(string) string,
 		args := append([]string{"serve", name, "--addr", addrs[name]}, common...)
 		if url := databaseURL(getenv, name); url != "" && name != "gateway" {
 			args = append(args, "--database-url", url)
+		}
+		if o.debug {
+			debugAddr, err := freeAddr()
+			if err != nil {
+				return err
+			}
+			args = append(args, "--debug-addr", debugAddr) // each child logs where its profiles are
 		}
 		if name == "gateway" {
 			args = append(args, "--rate-per-client", ftoa(o.limits.PerClient), "--rate-per-user", ftoa(o.limits.PerUser),
@@ -190,6 +199,13 @@ func runMonolith(ctx context.Context, o *runOptions, getenv func(string) string,
 		return err
 	}
 	go m.Run(ctx)
+	if o.debug {
+		go func() {
+			if err := server.ServeDebug(ctx, "127.0.0.1:0", log); err != nil {
+				log.Error("debug endpoints", "err", err)
+			}
+		}()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- server.Serve(ctx, ln, m.Handler, log) }()
 	url := "http://" + ln.Addr().String()

@@ -21,6 +21,7 @@ import (
 
 func serveCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
 	var cfg config
+	var debugAddr string
 	cmd := &cobra.Command{
 		Use:       "serve users|products|orders|gateway|nats",
 		Short:     "Run one service (what a container runs), or the embedded NATS broker",
@@ -46,10 +47,12 @@ func serveCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra.C
 				url := cfg.databaseURL
 				sc.DatabaseURL = func(string) string { return url }
 			}
-			return serve(cmd.Context(), name, cfg.addr, sc, log)
+			return serve(cmd.Context(), name, cfg.addr, debugAddr, sc, log)
 		},
 	}
 	fs := cmd.Flags()
+	fs.StringVar(&debugAddr, "debug-addr", getenv("MICROSHOP_DEBUG_ADDR"),
+		"internal address for the pprof profiles (/debug/pprof/), off when empty; never expose it (MICROSHOP_DEBUG_ADDR)")
 	fs.StringVar(&cfg.addr, "addr", getenv("MICROSHOP_ADDR"), "listen address (MICROSHOP_ADDR; default per service, gateway 127.0.0.1:8080)")
 	fs.StringVar(&cfg.databaseURL, "database-url", "",
 		"database URL: postgres://... or a SQLite path (MICROSHOP_<SERVICE>_DATABASE_URL or MICROSHOP_DATABASE_URL; default SQLite in --data-dir)")
@@ -94,7 +97,7 @@ func (c *config) system(getenv func(string) string, log *slog.Logger) (system.Co
 }
 
 // serve runs one service until ctx is done.
-func serve(ctx context.Context, name, addr string, cfg system.Config, log *slog.Logger) error {
+func serve(ctx context.Context, name, addr, debugAddr string, cfg system.Config, log *slog.Logger) error {
 	m, err := system.Service(ctx, name, cfg)
 	if err != nil {
 		return err
@@ -108,6 +111,13 @@ func serve(ctx context.Context, name, addr string, cfg system.Config, log *slog.
 	}
 	if m.Run != nil {
 		go m.Run(ctx)
+	}
+	if debugAddr != "" {
+		go func() {
+			if err := server.ServeDebug(ctx, debugAddr, log); err != nil {
+				log.Error("debug endpoints", "err", err)
+			}
+		}()
 	}
 	log.Info("listening", "addr", "http://"+ln.Addr().String())
 	return server.Serve(ctx, ln, m.Handler, log)
