@@ -81,27 +81,16 @@ func invalidToken(cause error) error {
 // Register creates a customer account that can log in with password. A taken
 // email is a fault.Conflict error with code "email-taken".
 func (s *Service) Register(ctx context.Context, in RegisterRequest) (User, error) {
-	name, err := ValidName(in.Name)
-	if err != nil {
-		return User{}, err
-	}
-	email, err := ValidEmail(in.Email)
+	u, err := s.newCustomer(in.Name, in.Email)
 	if err != nil {
 		return User{}, err
 	}
 	if err := ValidPassword(in.Password); err != nil {
 		return User{}, err
 	}
-	hash, err := s.hasher.Hash(ctx, in.Password)
+	hash, err := s.hasher.Hash(ctx, in.Password) // last: it is the expensive step
 	if err != nil {
 		return User{}, err
-	}
-	u := User{
-		ID:        uuid.Must(uuid.NewV7()).String(),
-		Name:      name,
-		Email:     email,
-		Role:      RoleCustomer,
-		CreatedAt: s.now().UTC().Truncate(time.Microsecond),
 	}
 	if err := s.store.CreateUser(ctx, u, hash); err != nil {
 		return User{}, err

@@ -139,25 +139,34 @@ func NewService(store Store, log *slog.Logger, opts ...Option) *Service {
 // cannot log in (an admin creates such accounts). It returns a fault.Invalid error
 // for bad input and a fault.Conflict error when the email is taken.
 func (s *Service) Create(ctx context.Context, in NewUser) (User, error) {
-	name, err := ValidName(in.Name)
+	u, err := s.newCustomer(in.Name, in.Email)
 	if err != nil {
 		return User{}, err
-	}
-	email, err := ValidEmail(in.Email)
-	if err != nil {
-		return User{}, err
-	}
-	u := User{
-		ID:        uuid.Must(uuid.NewV7()).String(),
-		Name:      name,
-		Email:     email,
-		Role:      RoleCustomer,
-		CreatedAt: s.now().UTC().Truncate(time.Microsecond),
 	}
 	if err := s.store.CreateUser(ctx, u, ""); err != nil {
 		return User{}, err
 	}
 	return u, nil
+}
+
+// newCustomer validates a name and an email and returns the customer they make,
+// not stored yet. Bad input is a fault.Invalid error.
+func (s *Service) newCustomer(name, email string) (User, error) {
+	name, err := ValidName(name)
+	if err != nil {
+		return User{}, err
+	}
+	email, err = ValidEmail(email)
+	if err != nil {
+		return User{}, err
+	}
+	return User{
+		ID:        uuid.Must(uuid.NewV7()).String(),
+		Name:      name,
+		Email:     email,
+		Role:      RoleCustomer,
+		CreatedAt: s.now().UTC().Truncate(time.Microsecond),
+	}, nil
 }
 
 // User returns the user with the given id, or a fault.NotFound error.
