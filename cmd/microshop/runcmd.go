@@ -114,8 +114,9 @@ func runServices(ctx context.Context, o *runOptions, getenv func(string) string,
 		if url := databaseURL(getenv, name); url != "" && name != "gateway" {
 			args = append(args, "--database-url", url)
 		}
+		debugAddr := ""
 		if o.debug {
-			debugAddr, err := freeAddr()
+			debugAddr, err = freeAddr()
 			if err != nil {
 				return err
 			}
@@ -126,7 +127,7 @@ func runServices(ctx context.Context, o *runOptions, getenv func(string) string,
 				"--auth-per-minute", ftoa(o.limits.AuthPerMin))
 		}
 		procs = append(procs, supervisor.Process{
-			Name: name, Args: args, Env: env[name], Addr: addrs[name], HealthURL: "http://" + addrs[name] + "/healthz",
+			Name: name, Args: args, Env: env[name], Addr: addrs[name], DebugAddr: debugAddr, HealthURL: "http://" + addrs[name] + "/healthz",
 		})
 	}
 	sup := &supervisor.Supervisor{

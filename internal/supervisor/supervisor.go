@@ -28,6 +28,7 @@ type Process struct {
 	Args      []string // arguments after the executable
 	Env       []string // added to the supervisor's environment (secrets go here, not in Args)
 	Addr      string   // host:port it serves on, for the state file
+	DebugAddr string   // host:port of its pprof endpoints, if any, for the state file
 	HealthURL string   // polled until it answers 200; empty: until Addr accepts TCP connections
 }
 
@@ -49,6 +50,7 @@ type Supervisor struct {
 type State struct {
 	PID      int    `json:"pid"`
 	Addr     string `json:"addr"`
+	Debug    string `json:"debug_addr,omitempty"`
 	Restarts int    `json:"restarts"`
 }
 
@@ -146,7 +148,7 @@ func (s *Supervisor) copyLines(name string, r io.Reader) {
 func (s *Supervisor) record(p Process, pid, restarts int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.state[p.Name] = State{PID: pid, Addr: p.Addr, Restarts: restarts}
+	s.state[p.Name] = State{PID: pid, Addr: p.Addr, Debug: p.DebugAddr, Restarts: restarts}
 	if s.StateFile == "" {
 		return
 	}

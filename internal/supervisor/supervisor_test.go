@@ -143,7 +143,7 @@ func TestRun(t *testing.T) {
 	for _, name := range []string{"users", "products"} {
 		addr := freeAddr(t)
 		procs = append(procs, supervisor.Process{
-			Name: name, Args: []string{name, addr}, Addr: addr,
+			Name: name, Args: []string{name, addr}, Addr: addr, DebugAddr: freeAddr(t),
 			HealthURL: "http://" + addr + "/healthz",
 		})
 	}
@@ -201,8 +201,8 @@ func TestRun(t *testing.T) {
 				t.Errorf("%s was not healthy when ready was called", p.Name)
 			}
 			st := first[p.Name]
-			if st.PID <= 0 || st.Addr != p.Addr || st.Restarts != 0 || !alive(st.PID) {
-				t.Errorf("%s state = %+v (alive %v), want a live pid, addr %s and no restarts", p.Name, st, alive(st.PID), p.Addr)
+			if st.PID <= 0 || st.Addr != p.Addr || st.Debug != p.DebugAddr || st.Restarts != 0 || !alive(st.PID) {
+				t.Errorf("%s state = %+v (alive %v), want a live pid, addr %s, debug addr %s and no restarts", p.Name, st, alive(st.PID), p.Addr, p.DebugAddr)
 			}
 			if fromFile[p.Name] != st {
 				t.Errorf("%s in the state file = %+v, want %+v", p.Name, fromFile[p.Name], st)
