@@ -219,7 +219,13 @@ func Proxy(name, baseURL string, log *slog.Logger) (http.Handler, error) {
 			return nil
 		},
 		Transport:     transport,
-		FlushInterval: -1, // stream Server-Sent Events as they come
+		// No flush interval: an answer is written once, when it is complete.
+		// ReverseProxy flushes every write by itself for text/event-stream
+		// answers and answers of unknown length, so the order status stream
+		// (SSE) still streams. With -1 it also flushed the headers at once from a
+		// timer goroutine, before the body: two writes and a goroutine per
+		// answer, 14 % of the gateway's CPU in the read benchmark.
+		FlushInterval: 0,
 		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			var p *problem.Problem

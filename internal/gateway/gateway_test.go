@@ -676,3 +676,82 @@ func TestInProcessUpstreams(t *testing.T) {
 		})
 	}
 }
+
+// TestProxyStreamsEventsAndBuffersJSON: an event stream reaches the client
+// event by event, while the service is still writing it; a JSON answer goes
+// keeps its Content-Length (not chunked).
+func TestProxyStreamsEventsAndBuffersJSON(t *testing.T) {
+	release := make(chan struct{})
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/v1/orders/o1/events":
+			w.Header().Set("Content-Type", "text/event-stream")
+			io.WriteString(w, "event: status\ndata: {\"status\":\"pending\"}\n\n")
+			w.(http.Flusher).Flush()
+			select { // the second event only once the client saw the first
+			case <-release:
+			case <-r.Context().Done():
+				return
+			}
+			io.WriteString(w, "event: status\ndata: {\"status\":\"confirmed\"}\n\n")
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"id":"o1","status":"confirmed"}`)
+		}
+	}))
+	t.Cleanup(backend.Close)
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	h, err := gateway.Proxy("orders", backend.URL, logging.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := httptest.NewServer(h)
+	t.Cleanup(gw.Close)
+
+	tests := []struct {
+		name, path string
+		check      func(t *testing.T, res *http.Response)
+	}{
+		{"json answer has a length", "/api/v1/orders/o1", func(t *testing.T, res *http.Response) {
+			body, _ := io.ReadAll(res.Body)
+			if res.ContentLength != int64(len(body)) || len(res.TransferEncoding) != 0 {
+				t.Errorf("Content-Length %d, Transfer-Encoding %v for a %d-byte body; want the length, not chunks",
+					res.ContentLength, res.TransferEncoding, len(body))
+			}
+		}},
+		{"events stream one by one", "/api/v1/orders/o1/events", func(t *testing.T, res *http.Response) {
+			buf := make([]byte, 256)
+			n, err := res.Body.Read(buf) // blocks until the first event is flushed through
+			if err != nil || !strings.Contains(string(buf[:n]), `"pending"`) {
+				t.Fatalf("first read = %q, %v; want the pending event before the stream ends", buf[:n], err)
+			}
+			close(release)
+			rest, _ := io.ReadAll(res.Body)
+			if !strings.Contains(string(rest), `"confirmed"`) {
+				t.Errorf("rest of the stream = %q, want the confirmed event", rest)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, gw.URL+tc.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			tc.check(t, res)
+		})
+	}
+}

@@ -188,8 +188,12 @@ func (c *Client) DoWithHeader(ctx context.Context, method, path string, header h
 	if idempotent {
 		exec = c.retrying
 	}
+	u, err := c.url(path)
+	if err != nil {
+		return err
+	}
 	r, err := exec.WithContext(ctx).GetWithExecution(func(e failsafe.Execution[*reply]) (*reply, error) {
-		return c.attempt(e.Context(), method, path, header, body)
+		return c.attempt(e.Context(), method, u, header, body)
 	})
 	if err != nil {
 		return c.fail(ctx, err)
@@ -206,21 +210,27 @@ func (c *Client) DoWithHeader(ctx context.Context, method, path string, header h
 	return nil
 }
 
-func (c *Client) attempt(ctx context.Context, method, path string, header http.Header, body []byte) (*reply, error) {
-	u := *c.base
+// url resolves path (which may hold a query) against the peer's base URL.
+func (c *Client) url(path string) (*url.URL, error) {
 	rel, err := url.Parse(path)
 	if err != nil {
 		return nil, fault.Wrap(err, fault.Internal, "invalid path")
 	}
+	u := *c.base
 	u.Path = strings.TrimSuffix(u.Path, "/") + rel.Path
 	u.RawQuery = rel.RawQuery
-	var rd io.Reader
+	return &u, nil
+}
+
+func (c *Client) attempt(ctx context.Context, method string, u *url.URL, header http.Header, body []byte) (*reply, error) {
+	// Built here rather than with http.NewRequest, which would format and
+	// parse the URL again on every attempt.
+	req := (&http.Request{Method: method, URL: u, Host: u.Host, Header: make(http.Header, len(header)+6),
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}).WithContext(ctx)
 	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
-	if err != nil {
-		return nil, fault.Wrap(err, fault.Internal, "build request")
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		req.ContentLength = int64(len(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
 	for k, v := range header {
 		req.Header[http.CanonicalHeaderKey(k)] = v
