@@ -133,16 +133,44 @@ func (s *Supervisor) runOnce(ctx context.Context, p Process, restarts int) error
 }
 
 // copyLines writes each line of r to the output with a name prefix, so the
-// interleaved logs of all services stay readable.
+// interleaved logs of all services stay readable. Lines that arrived together
+// go out in one write (under load a service writes many lines between two
+// reads of its pipe); a line is never held back once nothing more is waiting.
 func (s *Supervisor) copyLines(name string, r io.Reader) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		s.out.Lock()
-		fmt.Fprintf(s.Output, "%-8s | %s\n", name, sc.Bytes())
-		s.out.Unlock()
+	const maxLine = 1 << 20
+	br := bufio.NewReaderSize(r, 64<<10)
+	prefix := fmt.Sprintf("%-8s | ", name)
+	var out []byte
+	long := false // inside a line longer than the buffer: its rest is dropped
+	for {
+		line, err := br.ReadSlice('\n')
+		switch {
+		case err == bufio.ErrBufferFull:
+			if !long && len(out) < maxLine {
+				out = append(append(out, prefix...), line...)
+				out = append(out, "…\n"...)
+			}
+			long = true
+			continue
+		case len(line) > 0 && !long:
+			out = append(append(out, prefix...), line...)
+			if line[len(line)-1] != '\n' {
+				out = append(out, '\n')
+			}
+		}
+		if len(line) > 0 && line[len(line)-1] == '\n' {
+			long = false
+		}
+		if len(out) > 0 && (err != nil || br.Buffered() == 0 || len(out) >= 64<<10) {
+			s.out.Lock()
+			s.Output.Write(out)
+			s.out.Unlock()
+			out = out[:0]
+		}
+		if err != nil {
+			return
+		}
 	}
-	io.Copy(io.Discard, r) // drain an over-long line so the child never blocks
 }
 
 func (s *Supervisor) record(p Process, pid, restarts int) {
