@@ -218,7 +218,7 @@ func Proxy(name, baseURL string, log *slog.Logger) (http.Handler, error) {
 			}
 			return nil
 		},
-		Transport:     transport,
+		Transport: transport,
 		// No flush interval: an answer is written once, when it is complete.
 		// ReverseProxy flushes every write by itself for text/event-stream
 		// answers and answers of unknown length, so the order status stream
