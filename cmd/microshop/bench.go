@@ -50,8 +50,11 @@ func benchCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra.C
 services and then with --monolith, each time with the gateway's rate limits off
 and --log-level warn. For each it measures the time from the process start to
 the ready line, the resident memory of all the system's processes after an idle
-pause (--idle, 2 s), the latency of an open-loop load at --rate for --duration (after
---warmup) and the CPU time of all the system's processes per 1,000 requests.
+pause (--idle, 2 s), the latency of an open-loop load at --rate for --duration
+(after --warmup) and the CPU time of all the system's processes per 1,000
+requests. Memory is given as the sum of the processes' RSS, which counts the
+pages they share (such as the executable's code) once per process, and as the
+sum of their PSS, which splits shared pages between them.
 It prints the comparison as Markdown, or writes it to --markdown FILE.
 Memory and CPU are read from /proc: on other systems they show as n/a.`,
 		Args: cobra.NoArgs,
@@ -170,13 +173,20 @@ func benchMode(ctx context.Context, exe, mode string, o *benchOptions, stderr io
 		return m, err
 	}
 	defer os.RemoveAll(dir)
+	// The system runs from a copy of the executable: run from the same file,
+	// its processes would share the code's pages with this one, which would
+	// take a share of their PSS.
+	bin := filepath.Join(dir, "bin", filepath.Base(exe))
+	if err := copyExecutable(exe, bin); err != nil {
+		return m, err
+	}
 	args := []string{"run", "--addr", "127.0.0.1:0", "--data-dir", dir, "--log-level", "warn",
 		"--rate-per-client", "-1", "--rate-per-user", "-1", "--auth-per-minute", "-1"}
 	if mode == "monolith" {
 		args = append(args, "--monolith")
 	}
 	pass := newPassword()
-	cmd := exec.Command(exe, args...)
+	cmd := exec.Command(bin, args...)
 	cmd.Env = childEnviron(pass)
 	logs := &tail{}
 	cmd.Stderr = logs
@@ -222,33 +232,38 @@ func benchMode(ctx context.Context, exe, mode string, o *benchOptions, stderr io
 	}
 	fmt.Fprintf(stderr, "bench: %s ready at %s after %v\n", mode, url, m.Ready.Round(time.Millisecond))
 
-	pids := func() ([]int, error) {
-		ps := []int{cmd.Process.Pid}
+	// procs returns the system's pids, the run process first, and their names.
+	procs := func() ([]int, map[int]string, error) {
+		ps, names := []int{cmd.Process.Pid}, map[int]string{cmd.Process.Pid: "run"}
 		if mode == "monolith" {
-			return ps, nil
+			return ps, names, nil
 		}
 		b, err := os.ReadFile(filepath.Join(dir, "run", "services.json"))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		var st map[string]supervisor.State
 		if err := json.Unmarshal(b, &st); err != nil {
-			return nil, fmt.Errorf("services.json: %w", err)
+			return nil, nil, fmt.Errorf("services.json: %w", err)
 		}
-		for _, s := range st {
+		for name, s := range st {
 			ps = append(ps, s.PID)
+			names[s.PID] = name
 		}
 		slices.Sort(ps[1:])
-		return ps, nil
+		return ps, names, nil
 	}
 	usage := func() ([]int, bench.Usage, bool) {
 		if !bench.Supported {
 			return nil, bench.Usage{}, false
 		}
-		ps, err := pids()
+		ps, names, err := procs()
 		if err == nil {
 			var u bench.Usage
 			if u, err = bench.Read(ps); err == nil {
+				for i := range u.Each {
+					u.Each[i].Name = names[u.Each[i].PID]
+				}
 				return ps, u, true
 			}
 		}
@@ -262,6 +277,10 @@ func benchMode(ctx context.Context, exe, mode string, o *benchOptions, stderr io
 		return m, ctx.Err()
 	}
 	_, m.Idle, m.IdleOK = usage()
+	if m.IdleOK {
+		fmt.Fprintf(stderr, "bench: %s idle: RSS %.1f MiB (sum of VmRSS), PSS %.1f MiB (sum of Pss) over %d processes\n",
+			mode, float64(m.Idle.RSS)/(1<<20), float64(m.Idle.PSS)/(1<<20), m.Idle.Procs)
+	}
 
 	lo := &loadOptions{url: url, rate: o.rate, duration: o.duration, concurrency: o.concurrency, mix: o.mix,
 		customers: o.customers, timeout: 10 * time.Second, wait: true, adminEmail: benchAdminEmail, adminPass: pass,
@@ -302,6 +321,27 @@ func benchMode(ctx context.Context, exe, mode string, o *benchOptions, stderr io
 		}
 	}
 	return m, nil
+}
+
+// copyExecutable copies the file at src to dst (0700), creating dst's directory.
+func copyExecutable(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return err
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o700)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 // stopSystem interrupts the run process, as Ctrl-C would, and waits for it;

@@ -36,27 +36,37 @@ func TestParseStat(t *testing.T) {
 	}
 }
 
-func TestParseRSS(t *testing.T) {
+func TestParseMemory(t *testing.T) {
 	status := "Name:\tmicroshop (x)\nUmask:\t0022\nState:\tS (sleeping)\nVmPeak:\t 1280000 kB\nVmRSS:\t   23456 kB\nRssAnon:\t 10000 kB\nThreads:\t9\n"
+	rollup := "55800c105000-7fffc54df000 ---p 00000000 00:00 0                          [rollup]\n" +
+		"Rss:               19464 kB\nPss:                5714 kB\nPss_Dirty:          3004 kB\nPss_Anon:           3004 kB\n" +
+		"Shared_Clean:      16332 kB\nPrivate_Dirty:      3004 kB\n"
+	rss, pss := ParseRSS, ParsePSS
 	tests := []struct {
-		name string
-		text string
-		rss  int64
-		err  bool
+		name  string
+		parse func(string) (int64, error)
+		text  string
+		want  int64
+		err   bool
 	}{
-		{"process", status, 23456 * 1024, false},
-		{"kernel thread", "Name:\tkworker/0:1\nState:\tI (idle)\nThreads:\t1\n", 0, true},
-		{"bad unit", "VmRSS:\t12 MB\n", 0, true},
-		{"bad number", "VmRSS:\tx kB\n", 0, true},
+		{"RSS of a process", rss, status, 23456 * 1024, false},
+		{"RSS of a kernel thread", rss, "Name:\tkworker/0:1\nState:\tI (idle)\nThreads:\t1\n", 0, true},
+		{"RSS bad unit", rss, "VmRSS:\t12 MB\n", 0, true},
+		{"RSS bad number", rss, "VmRSS:\tx kB\n", 0, true},
+		{"PSS of a process", pss, rollup, 5714 * 1024, false},
+		{"PSS: Pss_Dirty alone is not Pss", pss, "Rss: 10 kB\nPss_Dirty: 4 kB\n", 0, true},
+		{"PSS of a kernel thread (empty)", pss, "", 0, true},
+		{"PSS bad unit", pss, "Pss:\t12 MB\n", 0, true},
+		{"PSS bad number", pss, "Pss:\tx kB\n", 0, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseRSS(tt.text)
+			got, err := tt.parse(tt.text)
 			if (err != nil) != tt.err {
 				t.Fatalf("err %v, want error %v", err, tt.err)
 			}
-			if got != tt.rss {
-				t.Errorf("rss %d, want %d", got, tt.rss)
+			if got != tt.want {
+				t.Errorf("got %d bytes, want %d", got, tt.want)
 			}
 		})
 	}
@@ -87,7 +97,9 @@ func TestWriteMarkdown(t *testing.T) {
 		Command: "microshop bench --rate 500", Rate: 500, Duration: 10 * time.Second, Warmup: 2 * time.Second, Mix: "read=100"}
 	rep := loadgen.Report{Total: loadgen.OpReport{Count: 5000, OK: 4995, Throughput: 499.5, P50: 2.5, P99: 7.25, P999: 9}, ErrorRate: 0.001}
 	modes := []Mode{
-		{Name: "services", Ready: 1500 * time.Millisecond, Idle: Usage{RSS: 150 << 20, Procs: 6}, IdleOK: true, Load: rep, CPUTicks: 1000, CPUOK: true},
+		{Name: "services", Ready: 1500 * time.Millisecond, IdleOK: true, Load: rep, CPUTicks: 1000, CPUOK: true,
+			Idle: Usage{RSS: 150 << 20, PSS: 60 << 20, Procs: 2, Each: []Proc{
+				{Name: "run", PID: 10, RSS: 50 << 20, PSS: 20 << 20}, {Name: "users", PID: 11, RSS: 100 << 20, PSS: 40 << 20}}}},
 		{Name: "monolith", Ready: 250 * time.Millisecond, Load: rep},
 	}
 	var b strings.Builder
@@ -100,8 +112,11 @@ func TestWriteMarkdown(t *testing.T) {
 		"```sh\nmicroshop bench --rate 500\n```",
 		"| | services | monolith |\n| --- | ---: | ---: |\n",
 		"| ready time (start → ready line) | 1.50 s | 0.25 s |\n",
-		"| processes | 6 | n/a |\n",
-		"| idle RSS, all processes | 150.0 MiB | n/a |\n",
+		"| processes | 2 | n/a |\n",
+		"| idle RSS, all processes (sum of VmRSS, shared pages once per process) | 150.0 MiB | n/a |\n",
+		"| idle PSS, all processes (sum of Pss, shared pages split) | 60.0 MiB | n/a |\n",
+		"Idle memory per process, services:\n\n| process | pid | RSS | PSS |\n| --- | ---: | ---: | ---: |\n" +
+			"| run | 10 | 50.0 MiB | 20.0 MiB |\n| users | 11 | 100.0 MiB | 40.0 MiB |\n| all | | 150.0 MiB | 60.0 MiB |\n",
 		"| requests (measured) | 5000 | 5000 |\n",
 		"| errors | 5 (0.100 %) | 5 (0.100 %) |\n",
 		"| p99 | 7.25 ms | 7.25 ms |\n",
@@ -110,6 +125,9 @@ func TestWriteMarkdown(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in\n%s", want, out)
 		}
+	}
+	if strings.Contains(out, "per process, monolith") {
+		t.Errorf("per-process table for a mode without idle figures:\n%s", out)
 	}
 	if strings.Contains(out, "highest rate held") {
 		t.Errorf("find-max row without --find-max:\n%s", out)

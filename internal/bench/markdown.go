@@ -13,8 +13,8 @@ import (
 type Mode struct {
 	Name  string        // "services" or "monolith"
 	Ready time.Duration // process start → ready line
-	// Idle is the resident memory of all the system's processes after an
-	// idle pause; IdleOK is false when it could not be read.
+	// Idle is the resident memory (RSS and PSS) of all the system's processes
+	// after an idle pause; IdleOK is false when it could not be read.
 	Idle   Usage
 	IdleOK bool
 	Load   loadgen.Report // the measured window
@@ -54,8 +54,12 @@ func WriteMarkdown(w io.Writer, meta Meta, modes []Mode) error {
 	fmt.Fprintf(&b, "microshop bench, %s, %d cores (runtime.NumCPU), %s; load generator in the same process as the bench, on the same cores.\n\n",
 		meta.Date.UTC().Format("2006-01-02 15:04 MST"), meta.Cores, meta.Platform)
 	fmt.Fprintf(&b, "```sh\n%s\n```\n\n", meta.Command)
-	fmt.Fprintf(&b, "Mix `%s` at %g req/s for %v after a %v warm-up; idle memory (VmRSS) after a %v pause; CPU is utime+stime of every process of the system over the measured %v (clock tick assumed %d Hz).\n\n",
+	fmt.Fprintf(&b, "Mix `%s` at %g req/s for %v after a %v warm-up; idle memory after a %v pause; CPU is utime+stime of every process of the system over the measured %v (clock tick assumed %d Hz).\n\n",
 		meta.Mix, meta.Rate, meta.Duration, meta.Warmup, meta.Idle, meta.Duration, ClockTicks)
+	b.WriteString("Idle memory is given two ways. RSS is the sum of each process's VmRSS: a page that several processes share, " +
+		"such as the code of the one executable they all run, counts once for each of them. PSS is the sum of each process's " +
+		"Pss (from smaps_rollup), which splits a shared page between the processes that map it, so it adds up to the memory " +
+		"the processes hold together. The system runs from a copy of the executable, so that it shares no code pages with the bench.\n\n")
 	b.WriteString("| |")
 	for _, m := range modes {
 		fmt.Fprintf(&b, " %s |", m.Name)
@@ -79,11 +83,17 @@ func WriteMarkdown(w io.Writer, meta Meta, modes []Mode) error {
 		}
 		return fmt.Sprint(m.Idle.Procs)
 	})
-	row("idle RSS, all processes", func(m Mode) string {
+	row("idle RSS, all processes (sum of VmRSS, shared pages once per process)", func(m Mode) string {
 		if !m.IdleOK {
 			return na
 		}
-		return fmt.Sprintf("%.1f MiB", float64(m.Idle.RSS)/(1<<20))
+		return mib(m.Idle.RSS)
+	})
+	row("idle PSS, all processes (sum of Pss, shared pages split)", func(m Mode) string {
+		if !m.IdleOK {
+			return na
+		}
+		return mib(m.Idle.PSS)
 	})
 	row("requests (measured)", func(m Mode) string { return fmt.Sprint(m.Load.Total.Count) })
 	row("errors", func(m Mode) string {
@@ -105,6 +115,18 @@ func WriteMarkdown(w io.Writer, meta Meta, modes []Mode) error {
 			return fmt.Sprintf("%.0f req/s", m.MaxRate)
 		})
 	}
+	for _, m := range modes {
+		if !m.IdleOK || len(m.Idle.Each) < 2 {
+			continue
+		}
+		fmt.Fprintf(&b, "\nIdle memory per process, %s:\n\n| process | pid | RSS | PSS |\n| --- | ---: | ---: | ---: |\n", m.Name)
+		for _, p := range m.Idle.Each {
+			fmt.Fprintf(&b, "| %s | %d | %s | %s |\n", p.Name, p.PID, mib(p.RSS), mib(p.PSS))
+		}
+		fmt.Fprintf(&b, "| all | | %s | %s |\n", mib(m.Idle.RSS), mib(m.Idle.PSS))
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+func mib(bytes int64) string { return fmt.Sprintf("%.1f MiB", float64(bytes)/(1<<20)) }

@@ -1,6 +1,13 @@
 // Package bench measures a running microshop from the outside: the resident
 // memory and CPU time of its processes (from Linux's /proc), and renders the
 // comparison of services mode against the monolith as a Markdown table.
+//
+// Memory is read two ways. RSS (VmRSS) counts every page a process has in
+// memory, including the pages it shares with others: services mode runs six
+// processes of one executable, so a sum of RSS counts the binary's code once
+// per process. PSS (proportional set size, from smaps_rollup) splits each
+// shared page between the processes that map it, so the PSS of a set of
+// processes adds up to what the set actually holds.
 package bench
 
 import (
@@ -41,25 +48,44 @@ func ParseStat(text string) (int64, error) {
 	return utime + stime, nil
 }
 
-// ParseRSS returns VmRSS in bytes from the text of /proc/<pid>/status.
+// ParseRSS returns VmRSS in bytes from the text of /proc/<pid>/status. A
+// kernel thread or a zombie has none.
 func ParseRSS(text string) (int64, error) {
+	n, err := kBField(text, "VmRSS")
+	if err != nil {
+		return 0, fmt.Errorf("status: %w", err)
+	}
+	return n, nil
+}
+
+// ParsePSS returns Pss in bytes from the text of /proc/<pid>/smaps_rollup.
+func ParsePSS(text string) (int64, error) {
+	n, err := kBField(text, "Pss")
+	if err != nil {
+		return 0, fmt.Errorf("smaps_rollup: %w", err)
+	}
+	return n, nil
+}
+
+// kBField returns the value of the "key: <n> kB" line of text, in bytes.
+func kBField(text, key string) (int64, error) {
 	sc := bufio.NewScanner(strings.NewReader(text))
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok || k != "VmRSS" {
+		if !ok || k != key {
 			continue
 		}
 		f := strings.Fields(v)
 		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("status: VmRSS %q: want \"<n> kB\"", strings.TrimSpace(v))
+			return 0, fmt.Errorf("%s %q: want \"<n> kB\"", key, strings.TrimSpace(v))
 		}
 		kb, err := strconv.ParseInt(f[0], 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("status: VmRSS: %w", err)
+			return 0, fmt.Errorf("%s: %w", key, err)
 		}
 		return kb * 1024, nil
 	}
-	return 0, errors.New("status: no VmRSS (a kernel thread or a zombie)")
+	return 0, fmt.Errorf("no %s line", key)
 }
 
 // CPUSecondsPer1000 is the CPU time the system spent per 1,000 requests:
@@ -74,7 +100,17 @@ func CPUSecondsPer1000(ticksBefore, ticksAfter int64, hz int, requests int64) fl
 
 // Usage is the sum over a set of processes.
 type Usage struct {
-	RSS   int64 // bytes
+	RSS   int64 // bytes, the sum of VmRSS: shared pages count once per process
+	PSS   int64 // bytes, the sum of Pss: shared pages split between their processes
 	Ticks int64 // utime+stime in clock ticks
 	Procs int   // processes read
+	Each  []Proc
+}
+
+// Proc is what was read of one process.
+type Proc struct {
+	Name     string // set by the caller: Read knows only the pid
+	PID      int
+	RSS, PSS int64 // bytes
+	Ticks    int64
 }

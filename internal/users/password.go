@@ -8,9 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -89,12 +92,24 @@ var b64 = base64.RawStdEncoding.Strict() // PHC strings use standard base64 with
 // change later: a hash is always verified with the parameters it names. At most
 // GOMAXPROCS hashes run at once, so that a burst of logins cannot exhaust
 // memory (each takes Params.Memory); the others wait, within their context.
+//
+// When no hash has run for a second, the Hasher returns the memory the hashes
+// used to the operating system (see releaseLater).
 type Hasher struct {
 	params        Params
 	sem           chan struct{}
 	dummy         string // a hash of a random password, verified when there is no real one
 	verifications atomic.Int64
+
+	mu           sync.Mutex
+	releaseTimer *time.Timer
+	releaseAfter time.Duration // quiet time before the release
+	releaseFunc  func()        // debug.FreeOSMemory, but for tests
 }
+
+// releaseMin is the least memory a hash must have used for the Hasher to
+// return it to the operating system afterwards.
+const releaseMin = 1024 // KiB
 
 // NewHasher returns a Hasher with parameters p. It panics if p is out of the
 // bounds a stored hash may have.
@@ -102,8 +117,16 @@ func NewHasher(p Params) *Hasher {
 	if err := p.check(); err != nil {
 		panic("users: invalid argon2id parameters: " + err.Error())
 	}
-	h := &Hasher{params: p, sem: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))}
+	return newHasher(p, time.Second, debug.FreeOSMemory)
+}
+
+// newHasher is NewHasher with the release of the hashes' memory (releaseLater)
+// done by release after a quiet time of after.
+func newHasher(p Params, after time.Duration, release func()) *Hasher {
+	h := &Hasher{params: p, sem: make(chan struct{}, max(1, runtime.GOMAXPROCS(0))),
+		releaseAfter: after, releaseFunc: release}
 	h.dummy = h.encode(rand.Text())
+	h.releaseLater(p.Memory)
 	return h
 }
 
@@ -115,7 +138,7 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	if err := h.acquire(ctx); err != nil {
 		return "", err
 	}
-	defer h.release()
+	defer h.release(h.params.Memory)
 	return h.encode(password), nil
 }
 
@@ -137,7 +160,7 @@ func (h *Hasher) Verify(ctx context.Context, encoded, password string) (bool, er
 	if err := h.acquire(ctx); err != nil {
 		return false, err
 	}
-	defer h.release()
+	defer h.release(p.Memory)
 	h.verifications.Add(1)
 	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
 	return subtle.ConstantTimeCompare(got, key) == 1, nil
@@ -167,7 +190,40 @@ func (h *Hasher) acquire(ctx context.Context) error {
 	}
 }
 
-func (h *Hasher) release() { <-h.sem }
+// release ends a hash that used memory KiB.
+func (h *Hasher) release(memory uint32) {
+	<-h.sem
+	h.releaseLater(memory)
+}
+
+// releaseLater returns the hashes' memory to the operating system once no hash
+// has run for releaseAfter. Each hash allocates its Params.Memory (19 MiB by
+// default) and drops it; in a process that then goes idle, nothing allocates
+// enough to start a garbage collection, so the Go runtime would keep that
+// memory resident until its periodic collection two minutes later, and the
+// users service would hold two or three dead hashes' worth of it at idle. A
+// burst of logins reuses the memory and is not slowed: the release waits for a
+// quiet second, and then costs one collection of the heap.
+func (h *Hasher) releaseLater(memory uint32) {
+	if memory < releaseMin {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.releaseTimer == nil {
+		h.releaseTimer = time.AfterFunc(h.releaseAfter, h.releaseIfQuiet)
+		return
+	}
+	h.releaseTimer.Reset(h.releaseAfter)
+}
+
+// releaseIfQuiet releases the memory unless a hash is running: that one's
+// release schedules another.
+func (h *Hasher) releaseIfQuiet() {
+	if len(h.sem) == 0 {
+		h.releaseFunc()
+	}
+}
 
 // decodeHash reads "$argon2id$v=19$m=<KiB>,t=<passes>,p=<threads>$<salt>$<key>",
 // refusing anything else: other algorithms or versions, non-canonical numbers,

@@ -216,3 +216,63 @@ func TestValidPassword(t *testing.T) {
 		}
 	}
 }
+
+// TestHasherReleasesMemory: after hashes that use at least a MiB, the Hasher
+// returns their memory to the operating system once no hash is running; after
+// cheaper ones it does not bother.
+func TestHasherReleasesMemory(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name      string
+		memory    uint32 // KiB
+		scheduled bool
+	}{
+		{"cheap hashes", 64, false},
+		{"just under a MiB", 1023, false},
+		{"a MiB", 1024, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			releases := make(chan struct{}, 16)
+			p := cheap
+			p.Memory = tt.memory
+			h := users.NewHasherReleasing(p, 0, func() { releases <- struct{}{} })
+			if !tt.scheduled {
+				if _, err := h.Hash(ctx, "correct horse battery staple"); err != nil {
+					t.Fatal(err)
+				}
+				if h.ReleaseScheduled() {
+					t.Error("a release was scheduled")
+				}
+				return
+			}
+			<-releases // after the dummy hash NewHasher makes
+			enc, err := h.Hash(ctx, "correct horse battery staple")
+			if err != nil {
+				t.Fatal(err)
+			}
+			<-releases
+			if ok, err := h.Verify(ctx, enc, "correct horse battery staple"); !ok || err != nil {
+				t.Fatalf("Verify = %v, %v", ok, err)
+			}
+			<-releases
+		})
+	}
+}
+
+// TestHasherKeepsMemoryWhileHashing: a release due while a hash runs is left
+// to that hash's end.
+func TestHasherKeepsMemoryWhileHashing(t *testing.T) {
+	var released int
+	h := users.NewHasherReleasing(cheap, 0, func() { released++ })
+	done := h.Occupy()
+	h.ReleaseIfQuiet()
+	if released != 0 {
+		t.Fatalf("released %d times with a hash running", released)
+	}
+	done()
+	h.ReleaseIfQuiet()
+	if released != 1 {
+		t.Fatalf("released %d times when quiet, want 1", released)
+	}
+}
