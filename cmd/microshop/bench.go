@@ -301,10 +301,15 @@ func benchMode(ctx context.Context, exe, mode string, o *benchOptions, stderr io
 	}
 	// The window: the CPU time of the same processes before and after.
 	psBefore, before, okBefore := usage()
+	genBefore, genErrBefore := bench.Read([]int{os.Getpid()}) // the load generator: this process
 	if m.Load, err = loadOnce(ctx, c, f, lo, o.rate, o.duration, stderr); err != nil {
 		return m, err
 	}
+	genAfter, genErrAfter := bench.Read([]int{os.Getpid()})
 	psAfter, after, okAfter := usage()
+	if genErrBefore == nil && genErrAfter == nil {
+		m.GenTicks, m.GenOK = genAfter.Ticks-genBefore.Ticks, true
+	}
 	switch {
 	case !okBefore || !okAfter:
 	case !slices.Equal(psBefore, psAfter):

@@ -97,7 +97,7 @@ func TestWriteMarkdown(t *testing.T) {
 		Command: "microshop bench --rate 500", Rate: 500, Duration: 10 * time.Second, Warmup: 2 * time.Second, Mix: "read=100"}
 	rep := loadgen.Report{Total: loadgen.OpReport{Count: 5000, OK: 4995, Throughput: 499.5, P50: 2.5, P99: 7.25, P999: 9}, ErrorRate: 0.001}
 	modes := []Mode{
-		{Name: "services", Ready: 1500 * time.Millisecond, IdleOK: true, Load: rep, CPUTicks: 1000, CPUOK: true,
+		{Name: "services", Ready: 1500 * time.Millisecond, IdleOK: true, Load: rep, CPUTicks: 1000, CPUOK: true, GenTicks: 250, GenOK: true,
 			Idle: Usage{RSS: 150 << 20, PSS: 60 << 20, Procs: 2, Each: []Proc{
 				{Name: "run", PID: 10, RSS: 50 << 20, PSS: 20 << 20}, {Name: "users", PID: 11, RSS: 100 << 20, PSS: 40 << 20}}}},
 		{Name: "monolith", Ready: 250 * time.Millisecond, Load: rep},
@@ -121,6 +121,8 @@ func TestWriteMarkdown(t *testing.T) {
 		"| errors | 5 (0.100 %) | 5 (0.100 %) |\n",
 		"| p99 | 7.25 ms | 7.25 ms |\n",
 		"| CPU s per 1,000 requests | 2.000 | n/a |\n", // 10 s of CPU over 5,000 requests
+		"| load generator CPU s per 1,000 requests | 0.500 | n/a |\n",
+		"| CPU-bound ceiling on 2 cores without the generator (estimate) | 1000 req/s | n/a |\n", // 2 cores / 2 ms
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in\n%s", want, out)

@@ -22,12 +22,26 @@ type Mode struct {
 	// CPUOK is false when it could not be read.
 	CPUTicks int64
 	CPUOK    bool
+	// GenTicks is the load generator's own utime+stime over the same window.
+	GenTicks int64
+	GenOK    bool
 	MaxRate  float64 // highest rate held with --find-max, 0 when not run
 }
 
 // CPUPer1000 is the CPU seconds the system spent per 1,000 measured requests.
 func (m Mode) CPUPer1000() float64 {
 	return CPUSecondsPer1000(0, m.CPUTicks, ClockTicks, m.Load.Total.Count)
+}
+
+// CPUCeiling estimates the rate the system could serve if it had all cores
+// to itself and CPU were its only limit: cores divided by the CPU seconds one
+// request costs. 0 when the CPU time is unknown.
+func (m Mode) CPUCeiling(cores int) float64 {
+	per := m.CPUPer1000()
+	if !m.CPUOK || per <= 0 {
+		return 0
+	}
+	return float64(cores) * 1000 / per
 }
 
 // Meta describes a bench run.
@@ -56,6 +70,9 @@ func WriteMarkdown(w io.Writer, meta Meta, modes []Mode) error {
 	fmt.Fprintf(&b, "```sh\n%s\n```\n\n", meta.Command)
 	fmt.Fprintf(&b, "Mix `%s` at %g req/s for %v after a %v warm-up; idle memory after a %v pause; CPU is utime+stime of every process of the system over the measured %v (clock tick assumed %d Hz).\n\n",
 		meta.Mix, meta.Rate, meta.Duration, meta.Warmup, meta.Idle, meta.Duration, ClockTicks)
+	b.WriteString("The load generator's own CPU over the window is shown apart. The CPU-bound ceiling divides the cores by the " +
+		"system's CPU time per request: the rate the system could reach with the machine to itself if CPU were its only limit " +
+		"(an estimate, not a measurement).\n\n")
 	b.WriteString("Idle memory is given two ways. RSS is the sum of each process's VmRSS: a page that several processes share, " +
 		"such as the code of the one executable they all run, counts once for each of them. PSS is the sum of each process's " +
 		"Pss (from smaps_rollup), which splits a shared page between the processes that map it, so it adds up to the memory " +
@@ -109,6 +126,18 @@ func WriteMarkdown(w io.Writer, meta Meta, modes []Mode) error {
 			return na
 		}
 		return fmt.Sprintf("%.3f", m.CPUPer1000())
+	})
+	row("load generator CPU s per 1,000 requests", func(m Mode) string {
+		if !m.GenOK || m.Load.Total.Count == 0 {
+			return na
+		}
+		return fmt.Sprintf("%.3f", CPUSecondsPer1000(0, m.GenTicks, ClockTicks, m.Load.Total.Count))
+	})
+	row(fmt.Sprintf("CPU-bound ceiling on %d cores without the generator (estimate)", meta.Cores), func(m Mode) string {
+		if c := m.CPUCeiling(meta.Cores); c > 0 {
+			return fmt.Sprintf("%.0f req/s", c)
+		}
+		return na
 	})
 	if meta.FindMax {
 		row(fmt.Sprintf("highest rate held (p99 < %v, errors < 0.1 %%)", meta.P99Bound), func(m Mode) string {
