@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -32,6 +33,7 @@ type loadOptions struct {
 	customers    int
 	timeout      time.Duration
 	wait         bool
+	follow       string
 	jsonOut      bool
 	maxErrorRate float64
 	adminEmail   string
@@ -54,7 +56,11 @@ rate limits off for load tests:
 
 Operations for --mix: browse (GET /products?limit=20), view (GET /products/{id}),
 login (POST /auth/login), order (POST /orders, then wait for the saga's
-decision unless --wait=false), read (GET /orders/{id}, enriched).`,
+decision unless --wait=false), read (GET /orders/{id}, enriched).
+
+An order is followed (--follow) with its event stream (GET /orders/{id}/events,
+one request per order) or by polling the enriched read (GET /orders/{id}); the
+requests made to follow orders are counted under "checkout follow requests".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runLoad(cmd.Context(), &o, stdout, stderr)
@@ -70,6 +76,7 @@ decision unless --wait=false), read (GET /orders/{id}, enriched).`,
 	fs.IntVar(&o.customers, "customers", 20, "customers registered for the test")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "timeout of one request")
 	fs.BoolVar(&o.wait, "wait", true, "after each order, poll it until the saga has decided and report placed→confirmed latency")
+	fs.StringVar(&o.follow, "follow", followEvents, "how --wait follows an order: events (its Server-Sent Events stream) or poll (the enriched read, 2 ms doubling to 50 ms)")
 	fs.BoolVar(&o.jsonOut, "json", false, "write the report as JSON to stdout")
 	fs.Float64Var(&o.maxErrorRate, "max-error-rate", 0.01, "fail when more than this fraction of requests fail")
 	fs.StringVar(&o.adminEmail, "admin-email", getenv("MICROSHOP_ADMIN_EMAIL"), "an admin, to restock the catalog before the test (MICROSHOP_ADMIN_EMAIL)")
@@ -266,8 +273,18 @@ func placeOrder(ctx context.Context, c *loadClient, token, product string) (stri
 	return ord.ID, st, nil
 }
 
-// checkoutStat names the placed→confirmed latencies in the report.
-const checkoutStat = "checkout placed→confirmed"
+// checkoutStat names the placed→confirmed latencies in the report;
+// followStat the requests made to follow orders (polls, or event streams).
+const (
+	checkoutStat = "checkout placed→confirmed"
+	followStat   = "checkout follow requests"
+)
+
+// The ways --follow can follow an order.
+const (
+	followEvents = "events"
+	followPoll   = "poll"
+)
 
 // ops builds the operations of the mix. engine is set once the engine exists.
 func loadOps(c *loadClient, f *loadFixture, o *loadOptions, engine **loadgen.Engine) ([]loadgen.Op, error) {
@@ -319,7 +336,7 @@ func loadOps(c *loadClient, f *loadFixture, o *loadOptions, engine **loadgen.Eng
 					placed := time.Now()
 					f.addOrder(loadOrder{id: id, token: cu.token})
 					if o.wait && (*engine).Measuring() {
-						(*engine).Go(func() { awaitDecision(ctx, c, *engine, id, cu.token, placed, o.timeout) })
+						(*engine).Go(func() { awaitDecision(ctx, c, *engine, o.follow, id, cu.token, placed, o.timeout) })
 					}
 				}
 				return outcome(st, err)
@@ -330,33 +347,110 @@ func loadOps(c *loadClient, f *loadFixture, o *loadOptions, engine **loadgen.Eng
 	return ops, nil
 }
 
-// awaitDecision polls an order until the saga has decided it and records the
-// time from its placement (the 202) to the decision seen; a rejected or expired
-// order is recorded under its status, one still pending after 30 s as a timeout.
-func awaitDecision(ctx context.Context, c *loadClient, e *loadgen.Engine, id, token string, placed time.Time, timeout time.Duration) {
+// awaitDecision follows an order until the saga has decided it and records
+// the time from its placement (the 202) to the decision seen; a rejected or
+// expired order is recorded under its status, one still pending after 30 s as
+// a timeout. Each request it makes is recorded under followStat.
+func awaitDecision(ctx context.Context, c *loadClient, e *loadgen.Engine, follow, id, token string, placed time.Time, timeout time.Duration) {
 	deadline := placed.Add(30 * time.Second)
 	wait := 2 * time.Millisecond
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		rctx, cancel := context.WithTimeout(ctx, timeout)
-		st, b, err := c.do(rctx, "GET", "/api/v1/orders/"+id, token, nil)
-		cancel()
-		var ord struct {
-			Status string `json:"status"`
+		start := time.Now()
+		var status string
+		var err error
+		if follow == followPoll {
+			status, err = pollStatus(rctx, c, id, token)
+		} else {
+			status, err = streamStatus(rctx, c, id, token)
 		}
-		if err == nil && st == http.StatusOK && json.Unmarshal(b, &ord) == nil && ord.Status != "pending" {
+		cancel()
+		e.RecordExtra(followStat, time.Since(start), loadgen.Classify(loadgen.Outcome{Status: http.StatusOK, Err: err}))
+		if err == nil && status != "pending" {
 			class := ""
-			if ord.Status != "confirmed" {
-				class = ord.Status
+			if status != "confirmed" {
+				class = status
 			}
 			e.RecordExtra(checkoutStat, time.Since(placed), class)
 			return
 		}
-		time.Sleep(wait)
-		wait = min(2*wait, 50*time.Millisecond)
+		if follow == followPoll || err != nil {
+			time.Sleep(wait)
+			wait = min(2*wait, 50*time.Millisecond)
+		}
 	}
 	if ctx.Err() == nil {
 		e.RecordExtra(checkoutStat, time.Since(placed), loadgen.ClassTimeout)
 	}
+}
+
+// pollStatus reads the order once (the enriched read) and returns its status.
+func pollStatus(ctx context.Context, c *loadClient, id, token string) (string, error) {
+	st, b, err := c.do(ctx, "GET", "/api/v1/orders/"+id, token, nil)
+	if err != nil {
+		return "", err
+	}
+	var ord struct {
+		Status string `json:"status"`
+	}
+	if st != http.StatusOK {
+		return "", fmt.Errorf("read order: status %d", st)
+	}
+	if err := json.Unmarshal(b, &ord); err != nil {
+		return "", fmt.Errorf("read order: %w", err)
+	}
+	return ord.Status, nil
+}
+
+// streamStatus opens the order's event stream and reads it until a status
+// other than pending arrives, which it returns; "pending" when the stream
+// ends before that.
+func streamStatus(ctx context.Context, c *loadClient, id, token string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", c.base+"/api/v1/orders/"+id+"/events", nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return "", fmt.Errorf("order events: status %d", resp.StatusCode)
+	}
+	return lastStatus(resp.Body)
+}
+
+// lastStatus reads Server-Sent Events from r until a "status" event whose
+// order is no longer pending, and returns that status; "pending" when the
+// stream ends first.
+func lastStatus(r io.Reader) (string, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	event := ""
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			event = ""
+		case strings.HasPrefix(line, "event:"):
+			event = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
+		case strings.HasPrefix(line, "data:") && event == "status":
+			var ord struct {
+				Status string `json:"status"`
+			}
+			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data:")), &ord); err != nil {
+				return "", fmt.Errorf("order events: %w", err)
+			}
+			if ord.Status != "pending" {
+				return ord.Status, nil
+			}
+		}
+	}
+	return "pending", sc.Err()
 }
 
 func runLoad(ctx context.Context, o *loadOptions, stdout, stderr io.Writer) error {
@@ -365,6 +459,9 @@ func runLoad(ctx context.Context, o *loadOptions, stdout, stderr io.Writer) erro
 	}
 	if _, _, err := parseMix(o.mix); err != nil {
 		return err
+	}
+	if o.follow != followEvents && o.follow != followPoll {
+		return fmt.Errorf("--follow must be %s or %s, not %q", followEvents, followPoll, o.follow)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns = 4 * o.concurrency

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/microshop/microshop/internal/loadgen"
@@ -49,9 +50,37 @@ func TestLoad(t *testing.T) {
 	if rep.Total.OK != rep.Total.Count || rep.ErrorRate != 0 {
 		t.Errorf("total %+v, error rate %v", rep.Total, rep.ErrorRate)
 	}
+	extra := map[string]loadgen.OpReport{}
 	for _, x := range rep.Extra {
-		if x.Name == checkoutStat && x.OK != x.Count {
-			t.Errorf("checkouts not all confirmed: %+v", x)
-		}
+		extra[x.Name] = x
+	}
+	if x := extra[checkoutStat]; x.Count == 0 || x.OK != x.Count {
+		t.Errorf("checkouts not all confirmed: %+v", x)
+	}
+	// Followed with the event stream: one request per order, none failed.
+	if f, x := extra[followStat], extra[checkoutStat]; f.Count != x.Count || f.OK != f.Count {
+		t.Errorf("follow requests %+v for %d checkouts, want one each, all ok", f, x.Count)
+	}
+}
+
+// TestLastStatus reads the status an order's event stream reaches.
+func TestLastStatus(t *testing.T) {
+	for _, tc := range []struct {
+		name, stream, want string
+		err                bool
+	}{
+		{"confirmed after pending", "event: status\nid: pending\ndata: {\"status\":\"pending\"}\n\nevent: status\nid: confirmed\ndata: {\"status\":\"confirmed\"}\n\n", "confirmed", false},
+		{"decided at once", "event: status\ndata: {\"status\":\"rejected\"}\n\n", "rejected", false},
+		{"keep-alive then decision", "event: status\ndata: {\"status\":\"pending\"}\n\n: keep-alive\n\nevent: status\ndata: {\"status\":\"expired\"}\n\n", "expired", false},
+		{"ends while pending", "event: status\ndata: {\"status\":\"pending\"}\n\n", "pending", false},
+		{"other events ignored", "event: other\ndata: {\"status\":\"confirmed\"}\n\n", "pending", false},
+		{"bad data", "event: status\ndata: {\n\n", "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := lastStatus(strings.NewReader(tc.stream))
+			if (err != nil) != tc.err || got != tc.want {
+				t.Errorf("lastStatus = %q, %v; want %q, error %v", got, err, tc.want, tc.err)
+			}
+		})
 	}
 }

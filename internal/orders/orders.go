@@ -207,6 +207,11 @@ type Store interface {
 	// there already, change is not called, nothing is stored and applied is
 	// false.
 	ApplyEvent(ctx context.Context, consumer, eventID, id string, change Change) (o Order, applied bool, err error)
+	// Together runs fn in one transaction in which every ApplyEvent made
+	// with fn's context takes part, each in a savepoint of its own (undone
+	// alone if it fails); it commits if fn returns nil and rolls back
+	// otherwise.
+	Together(ctx context.Context, fn func(ctx context.Context) error) error
 	// OrdersByUser returns up to limit orders of the user with ids before
 	// before ("" for no bound), newest first.
 	OrdersByUser(ctx context.Context, userID, before string, limit int) ([]Order, error)

@@ -37,6 +37,36 @@ var StockSubjects = []string{events.StockReserved, events.StockRejected, events.
 // know, is an error wrapping broker.ErrPermanent: the event goes to the
 // dead-letter stream.
 func (s *Service) HandleStockEvent(ctx context.Context, e broker.Event) error {
+	return s.handleStockEvent(ctx, e, func(f func()) { f() })
+}
+
+// HandleStockEvents applies several events of the STOCK stream, each as
+// HandleStockEvent does, in one transaction: each event's effect is kept or
+// undone on its own, and all that were kept commit together. An error of any
+// event is returned (wrapped) and nothing is kept. It is the batch handler of
+// the orders-stock consumer.
+func (s *Service) HandleStockEvents(ctx context.Context, es []broker.Event) error {
+	var done []func() // after the commit: kick the relay, wake watchers
+	err := s.store.Together(ctx, func(ctx context.Context) error {
+		for _, e := range es {
+			if err := s.handleStockEvent(ctx, e, func(f func()) { done = append(done, f) }); err != nil {
+				return fmt.Errorf("orders: event %s: %w", e.ID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, f := range done {
+		f()
+	}
+	return nil
+}
+
+// handleStockEvent is HandleStockEvent, which calls afterCommit with what is
+// to be done once the event's effect is committed.
+func (s *Service) handleStockEvent(ctx context.Context, e broker.Event, afterCommit func(func())) error {
 	var tr Trigger
 	switch e.Type {
 	case events.StockReserved:
@@ -76,7 +106,7 @@ func (s *Service) HandleStockEvent(ctx context.Context, e broker.Event) error {
 		log.DebugContext(ctx, "stock event applied before, skipped")
 		return nil
 	}
-	s.committed(o.ID, o.Status != from, o.Status != from)
+	afterCommit(func() { s.committed(o.ID, o.Status != from, o.Status != from) })
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/microshop/microshop/internal/orders/ordersdb/ordersdbtest"
 	"github.com/microshop/microshop/internal/orders/orderstest"
 	"github.com/microshop/microshop/internal/platform/broker"
+	"github.com/microshop/microshop/internal/platform/sqldb"
 )
 
 // bring places an order and brings it to status the way the saga does.
@@ -187,5 +188,49 @@ func TestRejectionReason(t *testing.T) {
 		if got := s.stock(t, events.StockRejected, o.ID, in); got.Reason != want {
 			t.Errorf("reason for %q = %q, want %q", in, got.Reason, want)
 		}
+	}
+}
+
+// HandleStockEvents applies a batch in one transaction with the outcome of
+// applying its events one by one; a batch with a poison event keeps nothing.
+func TestHandleStockEvents(t *testing.T) {
+	for _, dialect := range []sqldb.Dialect{sqldb.SQLite, sqldb.Postgres} {
+		t.Run(string(dialect), func(t *testing.T) {
+			s := newShopOn(t, ordersdbtest.Open(t, dialect))
+			a := s.place(t, s.svc, line(s.mug, 1))
+			b := s.place(t, s.svc, line(s.mug, 1))
+			c := s.place(t, s.svc, line(s.mug, 1))
+			reservedA := orderstest.StockEvent(t, events.StockReserved, a.ID, "")
+			rejectedB := orderstest.StockEvent(t, events.StockRejected, b.ID, "no mugs")
+			// The poison batch first: nothing of it may be kept.
+			poison := orderstest.RawEvent(t, events.StockReserved, c.ID, `{}`)
+			if err := s.svc.HandleStockEvents(context.Background(), []broker.Event{reservedA, poison}); !errors.Is(err, broker.ErrPermanent) {
+				t.Fatalf("HandleStockEvents(poison) = %v, want a permanent error", err)
+			}
+			if got := s.order(t, a.ID).Status; got != orders.StatusPending {
+				t.Errorf("order a %s after a failed batch, want pending", got)
+			}
+			if got := ordersdbtest.Inbox(t, s.db, events.OrdersOnStock); len(got) != 0 {
+				t.Errorf("inbox %v after a failed batch, want empty", got)
+			}
+			batch := []broker.Event{
+				reservedA,
+				rejectedB,
+				reservedA, // delivered twice: applied once
+				orderstest.StockEvent(t, events.StockRejected, a.ID, "late"), // does not apply: ignored, no trace
+				orderstest.StockEvent(t, events.StockReserved, c.ID, ""),
+			}
+			if err := s.svc.HandleStockEvents(context.Background(), batch); err != nil {
+				t.Fatal(err)
+			}
+			for id, want := range map[string]string{a.ID: orders.StatusConfirmed, b.ID: orders.StatusRejected, c.ID: orders.StatusConfirmed} {
+				if got := s.order(t, id).Status; got != want {
+					t.Errorf("order %s is %s, want %s", id, got, want)
+				}
+			}
+			if got := ordersdbtest.Inbox(t, s.db, events.OrdersOnStock); len(got) != 3 {
+				t.Errorf("inbox %v, want the three events that applied", got)
+			}
+		})
 	}
 }

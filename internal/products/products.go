@@ -146,6 +146,11 @@ type Store interface {
 	// when the transaction fails on a conflict with a concurrent one, so it
 	// must have no effect outside tx.
 	Atomically(ctx context.Context, fn func(tx StockTx) error) error
+	// Together runs fn in one transaction in which every Atomically made
+	// with fn's context takes part, each in a savepoint of its own (undone
+	// alone if it fails); it commits if fn returns nil and rolls back
+	// otherwise.
+	Together(ctx context.Context, fn func(ctx context.Context) error) error
 	// Seed inserts ps if the catalog is empty, skipping taken SKUs.
 	Seed(ctx context.Context, ps []Product) error
 }

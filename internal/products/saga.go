@@ -111,6 +111,15 @@ func (s *Service) releaseOrder(ctx context.Context, typ, eventID string, d event
 	})
 }
 
+// ApplyTogether runs fn, which applies several of orders' events with the
+// methods above, in one transaction: each event's effect is kept or undone
+// on its own (a savepoint), and all that were kept commit together when fn
+// returns nil. It is for a consumer that applies a batch of events: one
+// commit instead of one per event.
+func (s *Service) ApplyTogether(ctx context.Context, fn func(ctx context.Context) error) error {
+	return s.store.Together(ctx, fn)
+}
+
 // applyOnce runs fn in a transaction that first records eventID in the inbox
 // of events.ProductsOnOrders, unless the event was applied before.
 func (s *Service) applyOnce(ctx context.Context, eventID string, fn func(tx StockTx) error) error {

@@ -168,7 +168,7 @@ func (s *Store) UpdateOrder(ctx context.Context, id string, change orders.Change
 // recorded in its inbox (outbox.Seen) in the same transaction. When the inbox
 // holds it already, nothing happens and applied is false.
 func (s *Store) ApplyEvent(ctx context.Context, consumer, eventID, id string, change orders.Change) (o orders.Order, applied bool, err error) {
-	err = s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+	err = outbox.InTx(ctx, s.db, func(tx *sqldb.Tx) error {
 		already, err := outbox.Seen(ctx, tx, consumer, eventID)
 		if err != nil || already {
 			return err
@@ -181,6 +181,12 @@ func (s *Store) ApplyEvent(ctx context.Context, consumer, eventID, id string, ch
 		return orders.Order{}, false, err
 	}
 	return o, applied, nil
+}
+
+// Together runs fn in one transaction that every ApplyEvent with fn's
+// context joins, in a savepoint (outbox.Batch).
+func (s *Store) Together(ctx context.Context, fn func(ctx context.Context) error) error {
+	return outbox.Batch(ctx, s.db, fn)
 }
 
 // update reads the order under a lock, applies change and stores the result

@@ -17,8 +17,8 @@ import (
 
 // ConsumerConfig is the configuration of the orders-stock consumer: the
 // STOCK stream's reserved, rejected and released events, with the broker's
-// defaults for everything else (in particular one event in flight, which
-// keeps the stream's order).
+// defaults for everything else (batches of up to broker.DefaultBatchSize
+// events, applied in the stream's order).
 func ConsumerConfig() broker.ConsumerConfig {
 	return broker.ConsumerConfig{
 		Stream:         broker.StreamStock,
@@ -28,10 +28,11 @@ func ConsumerConfig() broker.ConsumerConfig {
 }
 
 // RunConsumer starts the orders-stock consumer, which applies products'
-// stock events to svc's orders, and returns the function that stops it (and
+// stock events to svc's orders (in batches, Service.HandleStockEvents, one
+// by one after a batch failed), and returns the function that stops it (and
 // waits for the event in progress). Every replica of the service runs one:
 // they share the durable consumer, so each event is handled by one of them.
 // The streams must exist (broker.EnsureStreams). A nil log discards.
 func RunConsumer(ctx context.Context, js jetstream.JetStream, svc *orders.Service, log *slog.Logger) (stop func(), err error) {
-	return broker.Consume(ctx, js, ConsumerConfig(), svc.HandleStockEvent, log)
+	return broker.ConsumeBatch(ctx, js, ConsumerConfig(), svc.HandleStockEvents, svc.HandleStockEvent, log)
 }

@@ -79,7 +79,11 @@ type ConsumerConfig struct {
 	// MaxAckPending is how many messages may be in flight at once. The
 	// default, 1, keeps the stream's order strictly, retries included, across
 	// all replicas of the consumer; a higher value trades that for throughput.
+	// ConsumeBatch raises it to BatchSize.
 	MaxAckPending int
+	// BatchSize is, for ConsumeBatch, the most messages applied in one call
+	// of its batch handler. Default DefaultBatchSize.
+	BatchSize int
 }
 
 func (c ConsumerConfig) withDefaults() ConsumerConfig {
@@ -94,6 +98,9 @@ func (c ConsumerConfig) withDefaults() ConsumerConfig {
 	}
 	if c.MaxAckPending == 0 {
 		c.MaxAckPending = DefaultMaxAckPending
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = 1
 	}
 	return c
 }
@@ -110,6 +117,8 @@ func (c ConsumerConfig) validate() error {
 		return fmt.Errorf("broker: max deliver must be at least 1, not %d", c.MaxDeliver)
 	case c.MaxAckPending < 1:
 		return fmt.Errorf("broker: max ack pending must be at least 1, not %d", c.MaxAckPending)
+	case c.BatchSize < 1 || c.BatchSize > MaxBatchSize:
+		return fmt.Errorf("broker: batch size must be between 1 and %d, not %d", MaxBatchSize, c.BatchSize)
 	}
 	for _, d := range c.Backoff {
 		if d < 0 {
@@ -160,6 +169,11 @@ func (c ConsumerConfig) backoff(delivered uint64) time.Duration {
 // handler in progress, whose context it cancels, and leaves that message
 // unacknowledged for redelivery.
 func Consume(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig, handle func(ctx context.Context, e Event) error, log *slog.Logger) (stop func(), err error) {
+	cfg.BatchSize = 1
+	return consume(ctx, js, cfg, nil, handle, log)
+}
+
+func consume(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig, handleBatch func(ctx context.Context, es []Event) error, handle func(ctx context.Context, e Event) error, log *slog.Logger) (stop func(), err error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -173,10 +187,11 @@ func Consume(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig, ha
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	c := &consumer{
-		js:     js,
-		cfg:    cfg,
-		handle: handle,
-		log:    orDiscard(log).With("component", "consumer", "stream", cfg.Stream, "consumer", cfg.Durable),
+		js:          js,
+		cfg:         cfg,
+		handle:      handle,
+		handleBatch: handleBatch,
+		log:         orDiscard(log).With("component", "consumer", "stream", cfg.Stream, "consumer", cfg.Durable),
 	}
 	done := make(chan struct{})
 	go func() {
@@ -193,10 +208,11 @@ func Consume(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig, ha
 }
 
 type consumer struct {
-	js     jetstream.JetStream
-	cfg    ConsumerConfig
-	handle func(ctx context.Context, e Event) error
-	log    *slog.Logger
+	js          jetstream.JetStream
+	cfg         ConsumerConfig
+	handle      func(ctx context.Context, e Event) error
+	handleBatch func(ctx context.Context, es []Event) error // ConsumeBatch only
+	log         *slog.Logger
 }
 
 // run reads messages until ctx is done. When the message iterator ends (the
@@ -238,7 +254,11 @@ func (c *consumer) run(ctx context.Context, cons jetstream.Consumer) {
 			wait = min(2*wait, reconnectMax)
 			continue
 		}
-		if c.drain(ctx, it) {
+		drain := c.drain
+		if c.handleBatch != nil {
+			drain = c.drainBatches
+		}
+		if drain(ctx, it) {
 			wait = reconnectMin
 		}
 		it.Stop()
@@ -279,26 +299,13 @@ func (c *consumer) drain(ctx context.Context, it jetstream.MessagesContext) (pro
 
 // process settles one message: ack, nak with delay, or dead letter.
 func (c *consumer) process(ctx context.Context, msg jetstream.Msg) {
-	meta, err := msg.Metadata()
-	if err != nil {
-		// Not a JetStream delivery: nothing to ack.
-		c.log.Error("message without JetStream metadata", "subject", msg.Subject(), "err", err)
+	d := c.decode(ctx, msg) // dead-letters what is no event
+	if d == nil {
 		return
 	}
-	log := c.log.With("subject", msg.Subject(), "seq", meta.Sequence.Stream, "delivery", meta.NumDelivered)
-	e, err := DecodeJetStream(msg)
-	if err == nil && e.Type != msg.Subject() {
-		err = fmt.Errorf("broker: event type %q published on subject %q", e.Type, msg.Subject())
-	}
-	if err != nil {
-		log.Error("undecodable message, dead-lettering it", "err", err)
-		c.deadLetter(ctx, msg, meta, log, "undecodable: "+err.Error())
-		return
-	}
-	log = log.With("event_id", e.ID, "event_type", e.Type, "event_subject", e.Subject)
-
+	meta, e, log := d.meta, d.event, d.log
 	hctx, cancel := context.WithTimeout(traceparent.With(ctx, traceparent.Continue(e.TraceParent)), c.cfg.AckWait)
-	err = c.call(hctx, e)
+	err := c.call(hctx, e)
 	cancel()
 	switch {
 	case err == nil:

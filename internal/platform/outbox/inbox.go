@@ -40,10 +40,11 @@ func Seen(ctx context.Context, tx *sqldb.Tx, consumer, eventID string) (already 
 // event with Seen, and skips fn (acknowledging the event) when it was seen
 // before. If fn fails, the transaction rolls back, inbox entry included, and
 // the broker retries the event. fn may call Add to emit events in the same
-// transaction (kick the relay after it returns).
+// transaction (kick the relay after it returns). Inside Batch, fn runs in a
+// savepoint of the batch's transaction.
 func Idempotent(db *sqldb.DB, consumer string, fn func(ctx context.Context, tx *sqldb.Tx, e broker.Event) error) func(ctx context.Context, e broker.Event) error {
 	return func(ctx context.Context, e broker.Event) error {
-		return db.InTx(ctx, func(tx *sqldb.Tx) error {
+		return InTx(ctx, db, func(tx *sqldb.Tx) error {
 			already, err := Seen(ctx, tx, consumer, e.ID)
 			if err != nil || already {
 				return err

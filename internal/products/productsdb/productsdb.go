@@ -200,12 +200,18 @@ func (s *Store) StockLevels(ctx context.Context, ids []string) ([]products.Stock
 // transaction, up to twice more.
 func (s *Store) Atomically(ctx context.Context, fn func(tx products.StockTx) error) error {
 	for attempt := 1; ; attempt++ {
-		err := s.db.InTx(ctx, func(tx *sqldb.Tx) error { return fn(stockTx{tx}) })
+		err := outbox.InTx(ctx, s.db, func(tx *sqldb.Tx) error { return fn(stockTx{tx}) })
 		if sqldb.IsUniqueViolation(err) && attempt < 3 {
 			continue
 		}
 		return err
 	}
+}
+
+// Together runs fn in one transaction that every Atomically with fn's
+// context joins, in a savepoint (outbox.Batch).
+func (s *Store) Together(ctx context.Context, fn func(ctx context.Context) error) error {
+	return outbox.Batch(ctx, s.db, fn)
 }
 
 // stockTx implements products.StockTx on a transaction.

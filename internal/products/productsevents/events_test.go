@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -111,46 +112,74 @@ func (n names) lines(ls []line) []events.Line {
 // calling it directly, then compares the outbox and the stock levels.
 func run(t *testing.T, scenarios []scenario) {
 	t.Helper()
-	forEach(t, func(t *testing.T, db *sqldb.DB, svc *products.Service) {
-		handle := productsevents.Handler(svc)
-		for _, sc := range scenarios {
-			t.Run(sc.name, func(t *testing.T) {
-				ids := names{"A": create(t, svc, stockA).ID, "B": create(t, svc, stockB).ID}
-				var delivered []broker.Event
-				for i, s := range sc.steps {
-					var e broker.Event
-					switch {
-					case s.again > 0:
-						e = delivered[s.again-1]
-					case s.typ == events.OrderPlaced:
-						e = placed(t, ids.id(s.order), ids.lines(s.lines)...)
-					default:
-						e = orderEvent(t, s.typ, ids.id(s.order))
-					}
-					delivered = append(delivered, e)
-					if err := handle(t.Context(), e); err != nil {
-						t.Fatalf("step %d, %s about %s: %v", i+1, e.Type, e.Subject, err)
+	// Each scenario is played event by event (Handler), then, on a database
+	// of its own, with all its events in one batch (BatchHandler): the
+	// outcome is the same.
+	for _, batched := range []bool{false, true} {
+		t.Run(fmt.Sprintf("batched=%v", batched), func(t *testing.T) {
+			forEach(t, func(t *testing.T, db *sqldb.DB, svc *products.Service) {
+				handle := productsevents.Handler(svc)
+				var batch []broker.Event
+				if batched {
+					handle = func(_ context.Context, e broker.Event) error {
+						batch = append(batch, e)
+						return nil
 					}
 				}
-				var want []emitted
-				orders := map[string]bool{}
-				for _, a := range sc.want {
-					d := events.StockData{OrderID: ids.id(a.order), Lines: ids.lines(a.lines), Reason: a.reason}
-					for _, s := range a.shortages {
-						d.Shortages = append(d.Shortages, events.Shortage{ProductID: ids.id(s.product), Requested: s.requested, Available: s.available})
-					}
-					want = append(want, emitted{Type: a.typ, Source: events.SourceProducts, Subject: d.OrderID, Data: d})
+				for _, sc := range scenarios {
+					t.Run(sc.name, func(t *testing.T) {
+						batch = nil
+						playScenario(t, db, svc, sc, handle, func() {
+							if batched {
+								if err := productsevents.BatchHandler(svc)(t.Context(), batch); err != nil {
+									t.Fatalf("batch of %d events: %v", len(batch), err)
+								}
+							}
+						})
+					})
 				}
-				for _, e := range delivered {
-					orders[e.Subject] = true
-				}
-				if diff := cmp.Diff(want, outboxOf(t, db, slices.Sorted(maps.Keys(orders))...)); diff != "" {
-					t.Errorf("events emitted (-want +got):\n%s", diff)
-				}
-				wantLevels(t, svc, ids, sc.levels)
 			})
+		})
+	}
+}
+
+// playScenario delivers sc's steps to handle, calls flush, and checks what
+// was emitted and the stock levels.
+func playScenario(t *testing.T, db *sqldb.DB, svc *products.Service, sc scenario, handle func(context.Context, broker.Event) error, flush func()) {
+	ids := names{"A": create(t, svc, stockA).ID, "B": create(t, svc, stockB).ID}
+	var delivered []broker.Event
+	for i, s := range sc.steps {
+		var e broker.Event
+		switch {
+		case s.again > 0:
+			e = delivered[s.again-1]
+		case s.typ == events.OrderPlaced:
+			e = placed(t, ids.id(s.order), ids.lines(s.lines)...)
+		default:
+			e = orderEvent(t, s.typ, ids.id(s.order))
 		}
-	})
+		delivered = append(delivered, e)
+		if err := handle(t.Context(), e); err != nil {
+			t.Fatalf("step %d, %s about %s: %v", i+1, e.Type, e.Subject, err)
+		}
+	}
+	flush()
+	var want []emitted
+	orders := map[string]bool{}
+	for _, a := range sc.want {
+		d := events.StockData{OrderID: ids.id(a.order), Lines: ids.lines(a.lines), Reason: a.reason}
+		for _, s := range a.shortages {
+			d.Shortages = append(d.Shortages, events.Shortage{ProductID: ids.id(s.product), Requested: s.requested, Available: s.available})
+		}
+		want = append(want, emitted{Type: a.typ, Source: events.SourceProducts, Subject: d.OrderID, Data: d})
+	}
+	for _, e := range delivered {
+		orders[e.Subject] = true
+	}
+	if diff := cmp.Diff(want, outboxOf(t, db, slices.Sorted(maps.Keys(orders))...)); diff != "" {
+		t.Errorf("events emitted (-want +got):\n%s", diff)
+	}
+	wantLevels(t, svc, ids, sc.levels)
 }
 
 func TestOrderEvents(t *testing.T) {

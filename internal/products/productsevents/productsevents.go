@@ -25,7 +25,7 @@ var Subjects = []string{events.OrderPlaced, events.OrderConfirmed, events.OrderC
 
 // Config is the consumer's configuration: the durable events.ProductsOnOrders
 // on the ORDERS stream, filtered to Subjects, with the broker's defaults
-// (one event at a time, in stream order).
+// (batches of up to broker.DefaultBatchSize events, in stream order).
 func Config() broker.ConsumerConfig {
 	return broker.ConsumerConfig{
 		Stream:         broker.StreamOrders,
@@ -41,9 +41,9 @@ func Config() broker.ConsumerConfig {
 // (broker.EnsureStreams) and svc's database the outbox tables
 // (outbox.Migrations).
 func Start(ctx context.Context, js jetstream.JetStream, svc *products.Service, relay *outbox.Relay, log *slog.Logger) (stop func(), err error) {
-	handle := Handler(svc)
+	handle, handleBatch := Handler(svc), BatchHandler(svc)
 	if relay != nil {
-		inner := handle
+		inner, innerBatch := handle, handleBatch
 		handle = func(ctx context.Context, e broker.Event) error {
 			err := inner(ctx, e)
 			if err == nil {
@@ -51,8 +51,33 @@ func Start(ctx context.Context, js jetstream.JetStream, svc *products.Service, r
 			}
 			return err
 		}
+		handleBatch = func(ctx context.Context, es []broker.Event) error {
+			err := innerBatch(ctx, es)
+			if err == nil {
+				relay.Kick()
+			}
+			return err
+		}
 	}
-	return broker.Consume(ctx, js, Config(), handle, log)
+	return broker.ConsumeBatch(ctx, js, Config(), handleBatch, handle, log)
+}
+
+// BatchHandler returns the broker.ConsumeBatch handler that applies several
+// of orders' events to svc, as Handler does each, in one transaction
+// (Service.ApplyTogether). Any event's error fails the whole batch, which
+// the consumer then applies event by event with Handler.
+func BatchHandler(svc *products.Service) func(ctx context.Context, es []broker.Event) error {
+	handle := Handler(svc)
+	return func(ctx context.Context, es []broker.Event) error {
+		return svc.ApplyTogether(ctx, func(ctx context.Context) error {
+			for _, e := range es {
+				if err := handle(ctx, e); err != nil {
+					return fmt.Errorf("productsevents: event %s: %w", e.ID, err)
+				}
+			}
+			return nil
+		})
+	}
 }
 
 // Handler returns the broker.Consume handler that applies one of orders'
