@@ -33,17 +33,6 @@ func (m Mode) CPUPer1000() float64 {
 	return CPUSecondsPer1000(0, m.CPUTicks, ClockTicks, m.Load.Total.Count)
 }
 
-// CPUCeiling estimates the rate the system could serve if it had all cores
-// to itself and CPU were its only limit: cores divided by the CPU seconds one
-// request costs. 0 when the CPU time is unknown.
-func (m Mode) CPUCeiling(cores int) float64 {
-	per := m.CPUPer1000()
-	if !m.CPUOK || per <= 0 {
-		return 0
-	}
-	return float64(cores) * 1000 / per
-}
-
 // Meta describes a bench run.
 type Meta struct {
 	Date     time.Time
@@ -70,9 +59,8 @@ func WriteMarkdown(w io.Writer, meta Meta, modes []Mode) error {
 	fmt.Fprintf(&b, "```sh\n%s\n```\n\n", meta.Command)
 	fmt.Fprintf(&b, "Mix `%s` at %g req/s for %v after a %v warm-up; idle memory after a %v pause; CPU is utime+stime of every process of the system over the measured %v (clock tick assumed %d Hz).\n\n",
 		meta.Mix, meta.Rate, meta.Duration, meta.Warmup, meta.Idle, meta.Duration, ClockTicks)
-	b.WriteString("The load generator's own CPU over the window is shown apart. The CPU-bound ceiling divides the cores by the " +
-		"system's CPU time per request: the rate the system could reach with the machine to itself if CPU were its only limit " +
-		"(an estimate, not a measurement).\n\n")
+	b.WriteString("The load generator's own CPU over the window is shown apart: it runs on the same cores and takes " +
+		"them from the system.\n\n")
 	b.WriteString("Idle memory is given two ways. RSS is the sum of each process's VmRSS: a page that several processes share, " +
 		"such as the code of the one executable they all run, counts once for each of them. PSS is the sum of each process's " +
 		"Pss (from smaps_rollup), which splits a shared page between the processes that map it, so it adds up to the memory " +
@@ -132,12 +120,6 @@ func WriteMarkdown(w io.Writer, meta Meta, modes []Mode) error {
 			return na
 		}
 		return fmt.Sprintf("%.3f", CPUSecondsPer1000(0, m.GenTicks, ClockTicks, m.Load.Total.Count))
-	})
-	row(fmt.Sprintf("CPU-bound ceiling on %d cores without the generator (estimate)", meta.Cores), func(m Mode) string {
-		if c := m.CPUCeiling(meta.Cores); c > 0 {
-			return fmt.Sprintf("%.0f req/s", c)
-		}
-		return na
 	})
 	if meta.FindMax {
 		row(fmt.Sprintf("highest rate held (p99 < %v, errors < 0.1 %%)", meta.P99Bound), func(m Mode) string {
