@@ -23,8 +23,10 @@ const (
 
 // AsyncAckTimeout is how long an asynchronous publish (the outbox relay's)
 // waits for its acknowledgement before it fails: without it, one whose
-// acknowledgement is lost stays pending until the connection drops.
-const AsyncAckTimeout = 5 * time.Second
+// acknowledgement is lost stays pending until the connection drops. It is a
+// safety net, well above what the relay waits (which counts from the
+// previous acknowledgement of its batch, not from the publish).
+const AsyncAckTimeout = 30 * time.Second
 
 // Connect connects to the NATS server at url (a comma-separated list for a
 // cluster) as client name and returns the connection and its JetStream context.

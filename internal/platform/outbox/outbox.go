@@ -101,7 +101,7 @@ const (
 	InboxRetention = 30 * 24 * time.Hour
 	// pruneInterval is how often Run prunes old rows.
 	pruneInterval = 10 * time.Minute
-	// publishTimeout bounds one publish, PubAck included.
+	// publishTimeout bounds the wait for the next PubAck of a batch.
 	publishTimeout = 5 * time.Second
 )
 
@@ -241,7 +241,9 @@ func (r *Relay) flushBatch(ctx context.Context) (int, error) {
 }
 
 // publishBatch publishes rows, in order, without waiting between them, then
-// waits for every acknowledgement (up to publishTimeout in all). It returns
+// waits for every acknowledgement (giving up when none has come for
+// publishTimeout: the stream stores, and syncs, one message after the other,
+// so a large batch on a slow disk takes longer than one publish). It returns
 // the number of rows at the head of rows that JetStream acknowledged and the
 // first failure, if any.
 //
@@ -291,9 +293,11 @@ func (r *Relay) publishBatch(ctx context.Context, rows []row) (int, error) {
 			if ack.Duplicate {
 				r.log.Debug("event was already published", "event_id", rows[i].event.ID, "stream_seq", ack.Sequence)
 			}
+			deadline.Reset(publishTimeout)
 		case err = <-f.Err():
+			deadline.Reset(publishTimeout)
 		case <-deadline.C:
-			err, late = fmt.Errorf("no acknowledgement within %s", publishTimeout), true
+			err, late = fmt.Errorf("no acknowledgement for %s", publishTimeout), true
 		case <-ctx.Done():
 			err, late = context.Cause(ctx), true
 		}
