@@ -283,7 +283,7 @@ func benchMode(ctx context.Context, exe, mode string, o *benchOptions, stderr io
 	}
 
 	lo := &loadOptions{url: url, rate: o.rate, duration: o.duration, concurrency: o.concurrency, mix: o.mix,
-		customers: o.customers, timeout: 10 * time.Second, wait: true, adminEmail: benchAdminEmail, adminPass: pass,
+		customers: o.customers, timeout: 10 * time.Second, wait: true, follow: followEvents, adminEmail: benchAdminEmail, adminPass: pass,
 		step: o.step, p99Bound: o.p99Bound}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns = 4 * o.concurrency

@@ -276,8 +276,8 @@ func placeOrder(ctx context.Context, c *loadClient, token, product string) (stri
 // checkoutStat names the placed→confirmed latencies in the report;
 // followStat the requests made to follow orders (polls, or event streams).
 const (
-	checkoutStat = "checkout placed→confirmed"
-	followStat   = "checkout follow requests"
+	checkoutStat = loadgen.CheckoutStat
+	followStat   = loadgen.FollowStat
 )
 
 // The ways --follow can follow an order.

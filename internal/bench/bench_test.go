@@ -133,6 +133,9 @@ func TestWriteMarkdown(t *testing.T) {
 	if strings.Contains(out, "highest rate held") {
 		t.Errorf("find-max row without --find-max:\n%s", out)
 	}
+	if strings.Contains(out, "confirmed") || strings.Contains(out, "follow") {
+		t.Errorf("checkout rows for a mix without orders:\n%s", out)
+	}
 	meta.FindMax, meta.P99Bound = true, 25*time.Millisecond
 	modes[0].MaxRate, modes[1].MaxRate = 400, 1000
 	b.Reset()
@@ -140,4 +143,47 @@ func TestWriteMarkdown(t *testing.T) {
 	if want := "| highest rate held (p99 < 25ms, errors < 0.1 %) | 400 req/s | 1000 req/s |\n"; !strings.Contains(b.String(), want) {
 		t.Errorf("missing %q in\n%s", want, b.String())
 	}
+}
+
+// With orders in the mix, the table also shows the checkouts that the load
+// followed through the saga.
+func TestWriteMarkdownCheckout(t *testing.T) {
+	meta := Meta{Date: time.Date(2026, 11, 24, 2, 0, 0, 0, time.UTC), Cores: 2, Platform: "linux/amd64",
+		Command: "microshop bench --mix order=100 --rate 100", Rate: 100, Duration: 10 * time.Second, Mix: "order=100"}
+	placed := loadgen.OpReport{Name: "order", Count: 1000, OK: 1000, Throughput: 100, P50: 3.5, P99: 9.25}
+	report := func(confirmed, decided, follows, failedFollows int64, p50, p99 float64) loadgen.Report {
+		return loadgen.Report{Total: placed, Ops: []loadgen.OpReport{placed}, Extra: []loadgen.OpReport{
+			{Name: loadgen.FollowStat, Count: follows, OK: follows - failedFollows, Throughput: float64(follows-failedFollows) / 10},
+			{Name: loadgen.CheckoutStat, Count: decided, OK: confirmed, Throughput: float64(confirmed) / 10, P50: p50, P99: p99},
+		}}
+	}
+	modes := []Mode{
+		{Name: "services", Load: report(995, 1000, 1002, 2, 4.5, 120)},
+		{Name: "monolith", Load: report(1000, 1000, 1000, 0, 3.25, 8.5)},
+		{Name: "older", Load: loadgen.Report{Total: placed}}, // a report without the extra results
+	}
+	out := markdown(t, meta, modes)
+	for _, want := range []string{
+		"Each order is followed (its event stream",
+		"| requests (measured) | 1000 | 1000 | 1000 |\n",
+		"| p99 | 9.25 ms | 9.25 ms | 9.25 ms |\n",
+		"| confirmed orders/s | 99.5 | 100.0 | n/a |\n",
+		"| orders followed to a decision (not confirmed) | 1000 (5) | 1000 (0) | n/a |\n",
+		"| placed → confirmed p50 | 4.50 ms | 3.25 ms | n/a |\n",
+		"| placed → confirmed p99 | 120.00 ms | 8.50 ms | n/a |\n",
+		"| follow requests (failed) | 1002 (2) | 1000 (0) | n/a |\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in\n%s", want, out)
+		}
+	}
+}
+
+func markdown(t *testing.T, meta Meta, modes []Mode) string {
+	t.Helper()
+	var b strings.Builder
+	if err := WriteMarkdown(&b, meta, modes); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }

@@ -65,6 +65,11 @@ func WriteMarkdown(w io.Writer, meta Meta, modes []Mode) error {
 		"such as the code of the one executable they all run, counts once for each of them. PSS is the sum of each process's " +
 		"Pss (from smaps_rollup), which splits a shared page between the processes that map it, so it adds up to the memory " +
 		"the processes hold together. The system runs from a copy of the executable, so that it shares no code pages with the bench.\n\n")
+	if checkouts(modes) {
+		b.WriteString("Each order is followed (its event stream, GET /api/v1/orders/{id}/events) until the saga decides it: " +
+			"placed → confirmed runs from the 202 to the decision the client sees, confirmed orders/s counts confirmations " +
+			"over the measured window, and the follow requests are not counted among the requests above.\n\n")
+	}
 	b.WriteString("| |")
 	for _, m := range modes {
 		fmt.Fprintf(&b, " %s |", m.Name)
@@ -121,6 +126,26 @@ func WriteMarkdown(w io.Writer, meta Meta, modes []Mode) error {
 		}
 		return fmt.Sprintf("%.3f", CPUSecondsPer1000(0, m.GenTicks, ClockTicks, m.Load.Total.Count))
 	})
+	if checkouts(modes) {
+		checkout := func(name string, cell func(loadgen.OpReport) string) func(Mode) string {
+			return func(m Mode) string {
+				x, ok := m.Load.ExtraOp(name)
+				if !ok {
+					return na
+				}
+				return cell(x)
+			}
+		}
+		row("confirmed orders/s", checkout(loadgen.CheckoutStat, func(x loadgen.OpReport) string { return fmt.Sprintf("%.1f", x.Throughput) }))
+		row("orders followed to a decision (not confirmed)", checkout(loadgen.CheckoutStat, func(x loadgen.OpReport) string {
+			return fmt.Sprintf("%d (%d)", x.Count, x.Count-x.OK)
+		}))
+		row("placed → confirmed p50", checkout(loadgen.CheckoutStat, func(x loadgen.OpReport) string { return fmt.Sprintf("%.2f ms", x.P50) }))
+		row("placed → confirmed p99", checkout(loadgen.CheckoutStat, func(x loadgen.OpReport) string { return fmt.Sprintf("%.2f ms", x.P99) }))
+		row("follow requests (failed)", checkout(loadgen.FollowStat, func(x loadgen.OpReport) string {
+			return fmt.Sprintf("%d (%d)", x.Count, x.Count-x.OK)
+		}))
+	}
 	if meta.FindMax {
 		row(fmt.Sprintf("highest rate held (p99 < %v, errors < 0.1 %%)", meta.P99Bound), func(m Mode) string {
 			return fmt.Sprintf("%.0f req/s", m.MaxRate)
@@ -138,6 +163,16 @@ func WriteMarkdown(w io.Writer, meta Meta, modes []Mode) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// checkouts reports whether any mode followed orders through the saga.
+func checkouts(modes []Mode) bool {
+	for _, m := range modes {
+		if _, ok := m.Load.ExtraOp(loadgen.CheckoutStat); ok {
+			return true
+		}
+	}
+	return false
 }
 
 func mib(bytes int64) string { return fmt.Sprintf("%.1f MiB", float64(bytes)/(1<<20)) }

@@ -136,6 +136,27 @@ func (r *Result) Report() Report {
 	return rep
 }
 
+// The extra results that following checkouts records (see
+// Engine.RecordExtra).
+const (
+	// CheckoutStat is each order's time from its placement (the 202) to the
+	// saga's decision as the client saw it; OK when the order was confirmed.
+	CheckoutStat = "checkout placed→confirmed"
+	// FollowStat is each request made to follow an order (a poll, or an
+	// event stream).
+	FollowStat = "checkout follow requests"
+)
+
+// ExtraOp returns the extra result called name, and whether there is one.
+func (rep Report) ExtraOp(name string) (OpReport, bool) {
+	for _, o := range rep.Extra {
+		if o.Name == name {
+			return o, true
+		}
+	}
+	return OpReport{}, false
+}
+
 // Write prints the report as a table.
 func (rep Report) Write(w io.Writer) {
 	fmt.Fprintf(w, "target %.0f req/s for %.1fs; error rate %.3f%%\n", rep.TargetRate, rep.DurationS, 100*rep.ErrorRate)

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -113,15 +114,25 @@ func (s *Service) Place(ctx context.Context, req PlaceRequest) (order Order, rep
 			return Order{}, false, err
 		}
 	}
-	if _, err := s.users.User(ctx, req.UserID); err != nil {
-		if fault.Is(err, fault.NotFound) {
+	// The user check and the pricing are independent reads of two other
+	// services: ask both at once. The user's error wins, as when they ran
+	// one after the other.
+	var (
+		o          Order
+		uErr, pErr error
+		wg         sync.WaitGroup
+	)
+	wg.Go(func() { _, uErr = s.users.User(ctx, req.UserID) })
+	wg.Go(func() { o, pErr = s.price(ctx, req) })
+	wg.Wait()
+	if uErr != nil {
+		if fault.Is(uErr, fault.NotFound) {
 			return Order{}, false, fault.New(fault.Unprocessable, "user %s does not exist", req.UserID).WithCode("unknown-user")
 		}
-		return Order{}, false, err
+		return Order{}, false, uErr
 	}
-	o, err := s.price(ctx, req)
-	if err != nil {
-		return Order{}, false, err
+	if pErr != nil {
+		return Order{}, false, pErr
 	}
 	placed, err := placedEvent(o)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/google/uuid"
 
 	"github.com/microshop/microshop/internal/events"
 	"github.com/microshop/microshop/internal/orders"
@@ -654,10 +655,28 @@ func TestPlaceWithPeersDown(t *testing.T) {
 	s := newShop(t)
 	req := orders.PlaceRequest{UserID: s.ada.ID, Lines: []orders.LineRequest{line(s.mug, 1)}, IdempotencyKey: "k"}
 	ctx := as(context.Background(), s.ada.ID)
-	_, _, err := s.with(downDirectory{}, s.catalog).Place(ctx, req)
-	wantFault(t, err, fault.Unavailable, "")
-	_, _, err = s.with(s.users, downCatalog{}).Place(ctx, req)
-	wantFault(t, err, fault.Timeout, "")
+	nobody := req
+	nobody.UserID = uuid.NewString() // no such user
+	nobody.IdempotencyKey = "k2"
+	// Users and products are asked at once; the user's answer comes first.
+	failures := []struct {
+		name string
+		svc  *orders.Service
+		req  orders.PlaceRequest
+		kind fault.Kind
+		code string
+	}{
+		{"users down", s.with(downDirectory{}, s.catalog), req, fault.Unavailable, ""},
+		{"products down", s.with(s.users, downCatalog{}), req, fault.Timeout, ""},
+		{"both down", s.with(downDirectory{}, downCatalog{}), req, fault.Unavailable, ""},
+		{"unknown user, products down", s.with(s.users, downCatalog{}), nobody, fault.Unprocessable, "unknown-user"},
+	}
+	for _, f := range failures {
+		t.Run(f.name, func(t *testing.T) {
+			_, _, err := f.svc.Place(ctx, f.req)
+			wantFault(t, err, f.kind, f.code)
+		})
+	}
 	if got := ordersdbtest.Kinds(t, s.db); got != nil || s.orders(t, s.ada.ID) != nil {
 		t.Errorf("after failed Places: outbox %v, orders %v; want nothing", got, s.orders(t, s.ada.ID))
 	}

@@ -21,6 +21,13 @@ const (
 	reconnectMax = 5 * time.Second
 )
 
+// AsyncAckTimeout is how long an asynchronous publish (the outbox relay's)
+// waits for its acknowledgement before it fails: without it, one whose
+// acknowledgement is lost stays pending until the connection drops. It is a
+// safety net, well above what the relay waits (which counts from the
+// previous acknowledgement of its batch, not from the publish).
+const AsyncAckTimeout = 30 * time.Second
+
 // Connect connects to the NATS server at url (a comma-separated list for a
 // cluster) as client name and returns the connection and its JetStream context.
 //
@@ -81,7 +88,7 @@ func Connect(ctx context.Context, url, name string, log *slog.Logger) (*nats.Con
 			return nil, nil, fmt.Errorf("broker: connect to %s: %w", server, context.Cause(ctx))
 		}
 	}
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(AsyncAckTimeout))
 	if err != nil {
 		nc.Close()
 		return nil, nil, fmt.Errorf("broker: jetstream: %w", err)

@@ -84,8 +84,9 @@ func Add(ctx context.Context, tx *sqldb.Tx, e broker.Event) error {
 
 // Relay settings.
 const (
-	// BatchSize is the number of pending rows read at once.
-	BatchSize = 100
+	// BatchSize is the number of pending rows read, published (pipelined)
+	// and marked sent at once.
+	BatchSize = 256
 	// PollInterval is how often the relay looks for rows when not kicked.
 	PollInterval = 200 * time.Millisecond
 	// MinBackoff and MaxBackoff bound the wait after a failure (the broker
@@ -100,15 +101,18 @@ const (
 	InboxRetention = 30 * 24 * time.Hour
 	// pruneInterval is how often Run prunes old rows.
 	pruneInterval = 10 * time.Minute
-	// publishTimeout bounds one publish, PubAck included.
+	// publishTimeout bounds the wait for the next PubAck of a batch.
 	publishTimeout = 5 * time.Second
 )
 
-// Relay publishes the outbox's committed events to JetStream, in seq order.
+// Relay publishes the outbox's committed events to JetStream, in seq order,
+// a batch at a time: the batch's publishes are pipelined (sent without
+// waiting for each other's acknowledgement) and the acknowledged rows are
+// marked sent in one statement (ADR 13).
 //
-// If a publish fails, the batch stops at that row and it is retried, with
-// backoff, before any later row: no event overtakes an earlier one, and
-// nothing is dropped while the broker is down. A row published but not yet
+// If a publish fails, only the rows before it are marked sent and the relay
+// starts again from it, with backoff: no event overtakes an earlier one in
+// its stream, and nothing is dropped while the broker is down. A row published but not yet
 // marked sent when the process dies is published again: JetStream drops the
 // copy within its duplicate window, consumers' inboxes after it. Several
 // relays on one database (replicas of a service) are safe for the same
@@ -217,8 +221,10 @@ type row struct {
 	event broker.Event
 }
 
-// flushBatch publishes up to BatchSize pending rows in seq order, stopping at
-// the first failure, and marks the published ones sent.
+// flushBatch publishes up to BatchSize pending rows in seq order and marks
+// the acknowledged prefix sent, in one statement. The publishes are
+// pipelined (see publishBatch); the first failure ends the prefix and is
+// returned, and the relay starts again from that row.
 func (r *Relay) flushBatch(ctx context.Context) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -226,20 +232,93 @@ func (r *Relay) flushBatch(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	var sent []int64
-	var perr error
-	for _, row := range rows {
-		if perr = r.publish(ctx, row.event); perr != nil {
-			perr = fmt.Errorf("publish event %s (seq %d, %s): %w", row.event.ID, row.seq, row.event.Type, perr)
-			break
-		}
-		sent = append(sent, row.seq)
-	}
-	if err := r.markSent(ctx, sent); err != nil {
+	acked, perr := r.publishBatch(ctx, rows)
+	if err := r.markSent(ctx, rows[:acked]); err != nil {
 		// Published, not marked: they go out again, and are deduplicated.
 		return 0, err
 	}
-	return len(sent), perr
+	return acked, perr
+}
+
+// publishBatch publishes rows, in order, without waiting between them, then
+// waits for every acknowledgement (giving up when none has come for
+// publishTimeout: the stream stores, and syncs, one message after the other,
+// so a large batch on a slow disk takes longer than one publish). It returns
+// the number of rows at the head of rows that JetStream acknowledged and the
+// first failure, if any.
+//
+// Within one stream, each publish but the first of the batch expects the
+// stream's last message to be the previous row of that stream
+// (Nats-Expected-Last-Msg-Id), so when one is not stored no later one of the
+// batch is stored in that stream either: nothing overtakes an event that
+// failed, even when the failure is on the server's side or in flight. Rows of
+// other streams after a failed one may be stored (and are published again,
+// as duplicates, on the retry): no consumer can tell, each reads one stream.
+// Retries of a publish that found no stream are off, as a retry would land
+// after later publishes.
+func (r *Relay) publishBatch(ctx context.Context, rows []row) (int, error) {
+	futures := make([]jetstream.PubAckFuture, 0, len(rows))
+	var failure error
+	lastID := map[string]string{} // stream → id of its last row in this batch
+	for _, rw := range rows {
+		stream, ok := broker.StreamFor(rw.event.Type)
+		if !ok {
+			failure = rowError(rw, fmt.Errorf("no stream stores %q", rw.event.Type))
+			break
+		}
+		opts := []jetstream.PublishOpt{jetstream.WithExpectStream(stream), jetstream.WithRetryAttempts(0)}
+		if prev, ok := lastID[stream]; ok {
+			opts = append(opts, jetstream.WithExpectLastMsgID(prev))
+		}
+		f, err := r.js.PublishMsgAsync(broker.Encode(rw.event), opts...)
+		if err != nil { // not sent at all (disconnected, for example): nor are the next
+			failure = rowError(rw, err)
+			break
+		}
+		lastID[stream] = rw.event.ID
+		futures = append(futures, f)
+	}
+
+	// Wait for every acknowledgement, even after a failure, so that no
+	// publish of this batch is still in flight when the retry begins.
+	deadline := time.NewTimer(publishTimeout)
+	defer deadline.Stop()
+	acked := 0
+	var first error // the first failure among the futures
+	for i, f := range futures {
+		var err error
+		late := false
+		select {
+		case ack := <-f.Ok():
+			if ack.Duplicate {
+				r.log.Debug("event was already published", "event_id", rows[i].event.ID, "stream_seq", ack.Sequence)
+			}
+			deadline.Reset(publishTimeout)
+		case err = <-f.Err():
+			deadline.Reset(publishTimeout)
+		case <-deadline.C:
+			err, late = fmt.Errorf("no acknowledgement for %s", publishTimeout), true
+		case <-ctx.Done():
+			err, late = context.Cause(ctx), true
+		}
+		if err != nil && first == nil {
+			first = rowError(rows[i], err)
+		}
+		if late {
+			break // the others are not waited for either
+		}
+		if first == nil {
+			acked++
+		}
+	}
+	if first != nil {
+		return acked, first
+	}
+	return acked, failure
+}
+
+func rowError(rw row, err error) error {
+	return fmt.Errorf("publish event %s (seq %d, %s): %w", rw.event.ID, rw.seq, rw.event.Type, err)
 }
 
 func (r *Relay) pending(ctx context.Context) ([]row, error) {
@@ -273,38 +352,21 @@ func (r *Relay) pending(ctx context.Context) ([]row, error) {
 	return out, nil
 }
 
-func (r *Relay) publish(ctx context.Context, e broker.Event) error {
-	stream, ok := broker.StreamFor(e.Type)
-	if !ok {
-		return fmt.Errorf("no stream stores %q", e.Type)
-	}
-	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
-	defer cancel()
-	ack, err := r.js.PublishMsg(ctx, broker.Encode(e), jetstream.WithExpectStream(stream))
-	if err != nil {
-		return err
-	}
-	if ack.Duplicate {
-		r.log.Debug("event was already published", "event_id", e.ID, "stream_seq", ack.Sequence)
-	}
-	return nil
-}
-
-func (r *Relay) markSent(ctx context.Context, seqs []int64) error {
-	if len(seqs) == 0 {
+func (r *Relay) markSent(ctx context.Context, rows []row) error {
+	if len(rows) == 0 {
 		return nil
 	}
 	// Mark even if ctx ended meanwhile: the events are out.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	args := make([]any, 0, len(seqs)+1)
+	args := make([]any, 0, len(rows)+1)
 	args = append(args, time.Now().UTC())
-	for _, s := range seqs {
-		args = append(args, s)
+	for _, rw := range rows {
+		args = append(args, rw.seq)
 	}
-	q := `UPDATE outbox SET sent_at = ? WHERE seq IN (?` + strings.Repeat(", ?", len(seqs)-1) + `)`
+	q := `UPDATE outbox SET sent_at = ? WHERE seq IN (?` + strings.Repeat(", ?", len(rows)-1) + `)`
 	if _, err := r.db.ExecContext(ctx, q, args...); err != nil {
-		return fmt.Errorf("outbox: mark %d events sent: %w", len(seqs), err)
+		return fmt.Errorf("outbox: mark %d events sent: %w", len(rows), err)
 	}
 	return nil
 }

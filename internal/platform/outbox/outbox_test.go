@@ -121,6 +121,20 @@ func ids(t *testing.T, js jetstream.JetStream, stream string) []string {
 	return out
 }
 
+// wantStreams checks that ORDERS and STOCK hold exactly these events, in
+// this order.
+func wantStreams(t *testing.T, js jetstream.JetStream, orders, stock []broker.Event) {
+	t.Helper()
+	for _, s := range []struct {
+		name string
+		want []broker.Event
+	}{{broker.StreamOrders, orders}, {broker.StreamStock, stock}} {
+		if diff := cmp.Diff(eventIDs(s.want...), ids(t, js, s.name)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", s.name, diff)
+		}
+	}
+}
+
 func eventIDs(events ...broker.Event) []string {
 	var out []string
 	for _, e := range events {
@@ -354,9 +368,12 @@ func TestRelayRestartNeitherLosesNorDuplicates(t *testing.T) {
 	})
 }
 
-// A publish that fails stops the batch: no later event, of that aggregate or
-// another, overtakes it.
-func TestRelayKeepsOrderAcrossAFailure(t *testing.T) {
+// A publish that fails ends what is marked sent: the rows after it stay
+// pending, even those that another stream acknowledged (they go out again, as
+// duplicates that the stream drops), and the relay starts again from the
+// failed row. Publishes to the other stream are not held back: no consumer
+// reads both streams.
+func TestRelayMarksOnlyTheAcknowledgedPrefix(t *testing.T) {
 	forEach(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
 		srv := brokertest.Start(t)
@@ -379,37 +396,100 @@ func TestRelayKeepsOrderAcrossAFailure(t *testing.T) {
 		if err == nil || n != 1 {
 			t.Fatalf("Flush with STOCK missing = %d, %v; want 1 and an error", n, err)
 		}
+		if got := pending(t, db); got != 3 {
+			t.Errorf("pending = %d, want 3: the failed row and every row after it", got)
+		}
 		run(t, relay)
 		time.Sleep(300 * time.Millisecond) // the relay retries and fails meanwhile
-		if diff := cmp.Diff(eventIDs(placed), ids(t, js, broker.StreamOrders)); diff != "" {
-			t.Errorf("ORDERS while STOCK is missing (-want +got):\n%s", diff)
-		}
 		if got := pending(t, db); got != 3 {
-			t.Errorf("pending = %d, want 3", got)
+			t.Errorf("pending while STOCK is missing = %d, want 3", got)
 		}
 
 		if err := broker.EnsureStreams(ctx, js, 1); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, 30*time.Second, "outbox not drained", func() bool { return pending(t, db) == 0 })
-		if diff := cmp.Diff(eventIDs(placed, confirmed, other), ids(t, js, broker.StreamOrders)); diff != "" {
-			t.Errorf("ORDERS (-want +got):\n%s", diff)
-		}
-		if diff := cmp.Diff(eventIDs(reserved), ids(t, js, broker.StreamStock)); diff != "" {
-			t.Errorf("STOCK (-want +got):\n%s", diff)
-		}
+		wantStreams(t, js, []broker.Event{placed, confirmed, other}, []broker.Event{reserved})
 	})
 }
 
+// An event that its stream refuses (here: too large for it) is not
+// overtaken in that stream by the later events of its batch, though they were
+// sent before the refusal came back: each expects its predecessor to be the
+// stream's last message, so the stream refuses them too. Once the stream
+// takes the event, everything goes out in order, once.
+func TestRelayNothingOvertakesARefusedEventInItsStream(t *testing.T) {
+	forEach(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		srv := brokertest.Start(t)
+		_, js := brokertest.Connect(t, srv.ClientURL())
+		setMaxMsgSize := func(size int32) {
+			t.Helper()
+			s, err := js.Stream(ctx, broker.StreamOrders)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := s.CachedInfo().Config
+			cfg.MaxMsgSize = size
+			if _, err := js.UpdateStream(ctx, cfg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		setMaxMsgSize(4096)
+
+		var all []broker.Event
+		for i := range 6 {
+			e := newEvent(t, "orders.placed", fmt.Sprintf("o%d", i%2), i)
+			if i == 2 {
+				big, err := broker.NewEvent("microshop/test", "orders.placed", "o0", map[string]string{"note": strings.Repeat("x", 8192)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				e = big
+			}
+			all = append(all, e)
+			change(t, db, e.Subject, e)
+		}
+		stock := newEvent(t, "stock.reserved", "o1", 9) // another stream, after the refused one
+		change(t, db, "o1", stock)
+		all = append(all, stock)
+
+		relay := outbox.NewRelay(db, js, brokertest.Logger(t))
+		n, err := relay.Flush(ctx)
+		if err == nil || n != 2 {
+			t.Fatalf("Flush with an event too large for ORDERS = %d, %v; want 2 and an error", n, err)
+		}
+		wantStreams(t, js, all[:2], []broker.Event{stock})
+		if got := pending(t, db); got != 5 {
+			t.Errorf("pending = %d, want 5", got)
+		}
+
+		setMaxMsgSize(-1)
+		n, err = relay.Flush(ctx)
+		if err != nil || n != 5 {
+			t.Fatalf("Flush once ORDERS takes it = %d, %v; want 5", n, err)
+		}
+		wantStreams(t, js, all[:6], []broker.Event{stock})
+	})
+}
+
+// Two batches and a half, the rows of two streams interleaved: each stream
+// gets its events in outbox order, once.
 func TestRelayDrainsMoreThanABatch(t *testing.T) {
 	forEach(t, func(t *testing.T, db *sqldb.DB) {
 		srv := brokertest.Start(t)
 		_, js := brokertest.Connect(t, srv.ClientURL())
-		var all []broker.Event
+		var orders, stock []broker.Event
 		err := db.InTx(context.Background(), func(tx *sqldb.Tx) error {
-			for i := range outbox.BatchSize + 30 {
-				e := newEvent(t, "orders.placed", fmt.Sprintf("o%d", i%7), i)
-				all = append(all, e)
+			for i := range 2*outbox.BatchSize + 30 {
+				aggregate := fmt.Sprintf("o%d", i%7)
+				e := newEvent(t, "orders.placed", aggregate, i)
+				if i%3 == 0 {
+					e = newEvent(t, "stock.reserved", aggregate, i)
+					stock = append(stock, e)
+				} else {
+					orders = append(orders, e)
+				}
 				if err := outbox.Add(context.Background(), tx, e); err != nil {
 					return err
 				}
@@ -420,11 +500,12 @@ func TestRelayDrainsMoreThanABatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		n, err := outbox.NewRelay(db, js, nil).Flush(context.Background())
-		if err != nil || n != len(all) {
-			t.Fatalf("Flush = %d, %v; want %d", n, err, len(all))
+		if err != nil || n != len(orders)+len(stock) {
+			t.Fatalf("Flush = %d, %v; want %d", n, err, len(orders)+len(stock))
 		}
-		if diff := cmp.Diff(eventIDs(all...), ids(t, js, broker.StreamOrders)); diff != "" {
-			t.Errorf("ORDERS (-want +got):\n%s", diff)
+		wantStreams(t, js, orders, stock)
+		if got := pending(t, db); got != 0 {
+			t.Errorf("pending = %d, want 0", got)
 		}
 	})
 }
