@@ -33,6 +33,8 @@ type benchOptions struct {
 	findMax     bool
 	step        time.Duration
 	p99Bound    time.Duration
+	refine      int
+	recover     time.Duration
 	markdown    string
 	idle        time.Duration
 }
@@ -72,6 +74,7 @@ Memory and CPU are read from /proc: on other systems they show as n/a.`,
 	fs.BoolVar(&o.findMax, "find-max", false, "after the measured part, search the highest rate held as load --find-max does")
 	fs.DurationVar(&o.step, "step", 5*time.Second, "duration of each --find-max step")
 	fs.DurationVar(&o.p99Bound, "p99-bound", 25*time.Millisecond, "the p99 a --find-max step must stay under")
+	findMaxFlags(fs, &o.refine, &o.recover)
 	fs.StringVar(&o.markdown, "markdown", "", "write the Markdown to this file instead of stdout")
 	fs.DurationVar(&o.idle, "idle", 2*time.Second, "idle pause after the ready line before memory is read")
 	return cmd
@@ -284,7 +287,7 @@ func benchMode(ctx context.Context, exe, mode string, o *benchOptions, stderr io
 
 	lo := &loadOptions{url: url, rate: o.rate, duration: o.duration, concurrency: o.concurrency, mix: o.mix,
 		customers: o.customers, timeout: 10 * time.Second, wait: true, follow: followEvents, adminEmail: benchAdminEmail, adminPass: pass,
-		step: o.step, p99Bound: o.p99Bound}
+		step: o.step, p99Bound: o.p99Bound, refine: o.refine, recover: o.recover}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns = 4 * o.concurrency
 	tr.MaxIdleConnsPerHost = 4 * o.concurrency

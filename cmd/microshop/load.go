@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/microshop/microshop/internal/loadgen"
 )
@@ -41,6 +43,8 @@ type loadOptions struct {
 	findMax      bool
 	step         time.Duration
 	p99Bound     time.Duration
+	refine       int           // --find-max bisection steps after the first failure
+	recover      time.Duration // --find-max pause after a failed step
 }
 
 func loadCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
@@ -81,10 +85,17 @@ requests made to follow orders are counted under "checkout follow requests".`,
 	fs.Float64Var(&o.maxErrorRate, "max-error-rate", 0.01, "fail when more than this fraction of requests fail")
 	fs.StringVar(&o.adminEmail, "admin-email", getenv("MICROSHOP_ADMIN_EMAIL"), "an admin, to restock the catalog before the test (MICROSHOP_ADMIN_EMAIL)")
 	fs.StringVar(&o.adminPass, "admin-password", getenv("MICROSHOP_ADMIN_PASSWORD"), "the admin's password (MICROSHOP_ADMIN_PASSWORD)")
-	fs.BoolVar(&o.findMax, "find-max", false, "step the rate up ×1.5 from --rate until p99 exceeds --p99-bound or errors exceed 0.1%, and report the highest rate that held")
+	fs.BoolVar(&o.findMax, "find-max", false, "step the rate up ×1.5 from --rate until p99 exceeds --p99-bound or errors exceed 0.1%, bisect (--refine), and report the highest rate that held")
 	fs.DurationVar(&o.step, "step", 5*time.Second, "duration of each --find-max step")
 	fs.DurationVar(&o.p99Bound, "p99-bound", 25*time.Millisecond, "the p99 a --find-max step must stay under")
+	findMaxFlags(fs, &o.refine, &o.recover)
 	return cmd
+}
+
+// findMaxFlags adds the flags that refine a --find-max search (load and bench).
+func findMaxFlags(fs *pflag.FlagSet, refine *int, recover *time.Duration) {
+	fs.IntVar(refine, "refine", 3, "after the first --find-max step that fails, this many steps bisect between the highest rate held and the lowest that failed")
+	fs.DurationVar(recover, "recover", 3*time.Second, "pause after a --find-max step that failed, for the backlog to drain")
 }
 
 // parseMix reads "browse=50,view=30" into names and weights, in order.
@@ -562,12 +573,12 @@ type maxStep struct {
 // calling each after every step.
 func searchMax(ctx context.Context, c *loadClient, f *loadFixture, o *loadOptions, stderr io.Writer, each func(maxStep)) (float64, []maxStep, error) {
 	var steps []maxStep
-	best := 0.0
-	for rate := o.rate; ctx.Err() == nil; rate *= 1.5 {
+	plan := rateSearch{rate: o.rate, refine: o.refine}
+	for rate, ok := plan.rate, true; ok && ctx.Err() == nil; {
 		fmt.Fprintf(stderr, "step: %.0f req/s\n", rate)
 		rep, err := loadOnce(ctx, c, f, o, rate, o.step, stderr)
 		if err != nil {
-			return best, steps, err
+			return plan.best, steps, err
 		}
 		held := rep.ErrorRate < 0.001 && rep.Total.P99 < float64(o.p99Bound.Microseconds())/1000 &&
 			float64(rep.Total.Count) >= 0.95*rate*rep.DurationS
@@ -576,12 +587,49 @@ func searchMax(ctx context.Context, c *loadClient, f *loadFixture, o *loadOption
 		if each != nil {
 			each(st)
 		}
-		if !held {
-			break
+		if !held && o.recover > 0 { // let a backlog drain before the next, lower step
+			select {
+			case <-ctx.Done():
+			case <-time.After(o.recover):
+			}
 		}
-		best = rate
+		rate, ok = plan.next(held)
 	}
-	return best, steps, nil
+	return plan.best, steps, nil
+}
+
+// rateSearch plans the steps of --find-max: the rate grows ×1.5 from the
+// first one until a step fails; then refine steps bisect between the highest
+// rate held and the lowest that failed, so the answer is within
+// (failed-held)/2^refine of the knee instead of a factor of 1.5.
+type rateSearch struct {
+	rate   float64 // the step being run
+	best   float64 // highest rate held so far (0: none)
+	failed float64 // lowest rate that failed (0: none yet)
+	refine int     // bisection steps left
+}
+
+// next records whether the current step held and returns the next rate, or
+// false when the search is over.
+func (s *rateSearch) next(held bool) (float64, bool) {
+	if held {
+		s.best = max(s.best, s.rate)
+	} else if s.failed == 0 || s.rate < s.failed {
+		s.failed = s.rate
+	}
+	switch {
+	case s.failed == 0:
+		s.rate *= 1.5
+	case s.best == 0 || s.refine <= 0:
+		return 0, false // nothing held from the start, or the bracket is narrow enough
+	default:
+		s.refine--
+		s.rate = math.Round((s.best + s.failed) / 2)
+		if s.rate <= s.best || s.rate >= s.failed {
+			return 0, false
+		}
+	}
+	return s.rate, true
 }
 
 // findMax runs searchMax and reports its steps and the highest rate held.

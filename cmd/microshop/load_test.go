@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -80,6 +82,42 @@ func TestLastStatus(t *testing.T) {
 			got, err := lastStatus(strings.NewReader(tc.stream))
 			if (err != nil) != tc.err || got != tc.want {
 				t.Errorf("lastStatus = %q, %v; want %q, error %v", got, err, tc.want, tc.err)
+			}
+		})
+	}
+}
+
+// TestRateSearch drives the --find-max planner against systems whose knee is
+// known: every rate up to the knee holds, every rate above fails.
+func TestRateSearch(t *testing.T) {
+	tests := []struct {
+		name        string
+		start, knee float64
+		refine      int
+		wantBest    float64
+		wantRates   []float64
+	}{
+		{"no refinement: ×1.5 until a failure", 100, 400, 0, 338, []float64{100, 150, 225, 338, 506}},
+		{"bisects the last bracket", 100, 400, 3, 380, []float64{100, 150, 225, 338, 506, 422, 380, 401}},
+		{"knee found exactly", 1000, 1200, 2, 1125, []float64{1000, 1500, 1250, 1125}},
+		{"nothing holds", 500, 100, 3, 0, []float64{500}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := rateSearch{rate: tc.start, refine: tc.refine}
+			var rates []float64
+			for rate, ok := s.rate, true; ok; {
+				rates = append(rates, math.Round(rate))
+				if len(rates) > 50 {
+					t.Fatal("the search does not end")
+				}
+				rate, ok = s.next(rate <= tc.knee)
+			}
+			if math.Round(s.best) != tc.wantBest {
+				t.Errorf("best = %v, want %v", s.best, tc.wantBest)
+			}
+			if !slices.Equal(rates, tc.wantRates) {
+				t.Errorf("rates = %v, want %v", rates, tc.wantRates)
 			}
 		})
 	}
