@@ -587,13 +587,12 @@ func searchMax(ctx context.Context, c *loadClient, f *loadFixture, o *loadOption
 		if each != nil {
 			each(st)
 		}
-		if !held && o.recover > 0 { // let a backlog drain before the next, lower step
+		if rate, ok = plan.next(held); ok && !held && o.recover > 0 { // let a backlog drain before the next, lower step
 			select {
 			case <-ctx.Done():
 			case <-time.After(o.recover):
 			}
 		}
-		rate, ok = plan.next(held)
 	}
 	return plan.best, steps, nil
 }

@@ -5,6 +5,9 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/microshop/microshop/internal/platform/logging/logtest"
 )
 
 // TestCopyLines: every line comes out whole with the name prefix, a last line
@@ -38,5 +41,30 @@ func TestCopyLines(t *testing.T) {
 				t.Errorf("output = %.200q (%d bytes), want %.200q (%d bytes)", got, len(got), tc.want, len(tc.want))
 			}
 		})
+	}
+}
+
+// TestCopyLinesDoesNotHoldBackALine: a complete line goes out while the rest
+// of what arrived with it (a line not finished yet) waits for its newline.
+func TestCopyLinesDoesNotHoldBackALine(t *testing.T) {
+	var out logtest.Buffer
+	s := &Supervisor{Output: &out}
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.copyLines("users", pr)
+	}()
+	pw.Write([]byte("first\nsecond, unfinished"))
+	for deadline := time.Now().Add(10 * time.Second); out.String() != "users    | first\n"; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("output = %q, want the first line while the second is unfinished", out.String())
+		}
+	}
+	pw.Write([]byte(" now\n"))
+	pw.Close()
+	<-done
+	if want := "users    | first\nusers    | second, unfinished now\n"; out.String() != want {
+		t.Fatalf("output = %q, want %q", out.String(), want)
 	}
 }

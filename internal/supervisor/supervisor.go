@@ -5,6 +5,7 @@ package supervisor
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -133,11 +134,11 @@ func (s *Supervisor) runOnce(ctx context.Context, p Process, restarts int) error
 }
 
 // copyLines writes each line of r to the output with a name prefix, so the
-// interleaved logs of all services stay readable. Lines that arrived together
-// go out in one write (under load a service writes many lines between two
-// reads of its pipe); a line is never held back once nothing more is waiting.
+// interleaved logs of all services stay readable. Complete lines that arrived
+// together go out in one write (under load a service writes many lines between
+// two reads of its pipe); none is held back once no other complete line is
+// waiting. A line longer than the 64 KiB buffer is cut there, marked with "…".
 func (s *Supervisor) copyLines(name string, r io.Reader) {
-	const maxLine = 1 << 20
 	br := bufio.NewReaderSize(r, 64<<10)
 	prefix := fmt.Sprintf("%-8s | ", name)
 	var out []byte
@@ -146,9 +147,8 @@ func (s *Supervisor) copyLines(name string, r io.Reader) {
 		line, err := br.ReadSlice('\n')
 		switch {
 		case err == bufio.ErrBufferFull:
-			if !long && len(out) < maxLine {
-				out = append(append(out, prefix...), line...)
-				out = append(out, "…\n"...)
+			if !long {
+				out = append(append(append(out, prefix...), line...), "…\n"...)
 			}
 			long = true
 			continue
@@ -161,7 +161,7 @@ func (s *Supervisor) copyLines(name string, r io.Reader) {
 		if len(line) > 0 && line[len(line)-1] == '\n' {
 			long = false
 		}
-		if len(out) > 0 && (err != nil || br.Buffered() == 0 || len(out) >= 64<<10) {
+		if len(out) > 0 && (err != nil || !completeLineBuffered(br) || len(out) >= 64<<10) {
 			s.out.Lock()
 			s.Output.Write(out)
 			s.out.Unlock()
@@ -171,6 +171,13 @@ func (s *Supervisor) copyLines(name string, r io.Reader) {
 			return
 		}
 	}
+}
+
+// completeLineBuffered reports whether br holds a whole line already read from
+// the pipe, which the next ReadSlice returns without waiting.
+func completeLineBuffered(br *bufio.Reader) bool {
+	b, _ := br.Peek(br.Buffered())
+	return bytes.IndexByte(b, '\n') >= 0
 }
 
 func (s *Supervisor) record(p Process, pid, restarts int) {

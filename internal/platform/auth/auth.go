@@ -9,6 +9,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -211,8 +212,7 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Claims, string, err
 			if err := v.validator.Validate(e.claims); err != nil {
 				return nil, "", invalid(err)
 			}
-			c := *e.claims // callers get their own copy
-			return &c, e.kid, nil
+			return copyClaims(e.claims), e.kid, nil
 		}
 	}
 	var claims Claims
@@ -243,9 +243,22 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Claims, string, err
 	if claims.ExpiresAt.Sub(claims.IssuedAt.Time) > v.maxTTL+Leeway {
 		return nil, "", invalid(errors.New("lifetime too long"))
 	}
-	stored := claims
-	v.verified.put(raw, verifiedToken{claims: &stored, kid: kid, key: key})
+	v.verified.put(raw, verifiedToken{claims: copyClaims(&claims), kid: kid, key: key})
 	return &claims, kid, nil
+}
+
+// copyClaims returns a deep copy of c, so that what a caller does with the
+// claims it was given cannot change those a remembered token is checked with.
+func copyClaims(c *Claims) *Claims {
+	out := *c
+	out.Audience = slices.Clone(c.Audience)
+	for _, d := range []**jwt.NumericDate{&out.ExpiresAt, &out.NotBefore, &out.IssuedAt} {
+		if *d != nil {
+			t := **d
+			*d = &t
+		}
+	}
+	return &out
 }
 
 // VerifyUser verifies an access token and returns the user it names.

@@ -160,3 +160,30 @@ func TestVerifiedCacheBounded(t *testing.T) {
 		t.Fatal("entry looked up in the old generation was not moved to the current one")
 	}
 }
+
+// TestVerifiedCacheKeepsItsOwnClaims: changing the claims a caller was given
+// does not change those the remembered token is checked with.
+func TestVerifiedCacheKeepsItsOwnClaims(t *testing.T) {
+	pub, priv := genKey(t)
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	v := newVerifier(StaticKeys{"k1": pub}, Issuer, Audience, AccessTTL, func() time.Time { return now })
+	tok, err := Sign("k1", priv, Claims{Role: RoleCustomer, RegisteredClaims: jwt.RegisteredClaims{
+		Issuer: Issuer, Audience: jwt.ClaimStrings{Audience}, Subject: "u1",
+		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(AccessTTL)),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // verified, then served from the cache: both copies are the caller's
+		c, err := v.Verify(context.Background(), tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.ExpiresAt.Time = now.Add(24 * time.Hour)
+		c.Audience[0] = "elsewhere"
+	}
+	now = now.Add(AccessTTL + Leeway + time.Second)
+	if _, err := v.Verify(context.Background(), tok); err == nil {
+		t.Fatal("an expired token was accepted after a caller changed its copy of the claims")
+	}
+}

@@ -163,6 +163,11 @@ func (in *inbox) take(n int) {
 
 // processBatch settles the messages of batch; false when stopping.
 func (c *consumer) processBatch(ctx context.Context, batch []jetstream.Msg, in *inbox) bool {
+	// Applying a batch, or its messages one by one after it failed, can take
+	// longer than the ack wait: keep every message of the batch in progress
+	// meanwhile, or the server redelivers them (counting towards MaxDeliver)
+	// while they are still being applied. Settled ones ignore it.
+	defer c.keepInProgress(batch)()
 	var ds []*delivery
 	for _, msg := range batch {
 		if d := c.decode(ctx, msg); d != nil {
@@ -192,6 +197,31 @@ func (c *consumer) processBatch(ctx context.Context, batch []jetstream.Msg, in *
 		}
 	}
 	return true
+}
+
+// keepInProgress tells the server every half ack wait that msgs are still
+// being worked on, until the returned stop is called.
+func (c *consumer) keepInProgress(msgs []jetstream.Msg) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(c.cfg.AckWait / 2)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				for _, m := range msgs {
+					_ = m.InProgress() // an acknowledged or terminated message refuses it: nothing to do
+				}
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+	}
 }
 
 // decode reads msg's event; a message that is none is dead-lettered (nil),

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/microshop/microshop/internal/platform/broker"
 	"github.com/microshop/microshop/internal/platform/broker/brokertest"
@@ -154,14 +155,7 @@ func TestConsumeBatch(t *testing.T) {
 // A batch handler that panics counts as a failed batch: its events are then
 // applied one by one.
 func TestConsumeBatchRecoversFromPanic(t *testing.T) {
-	srv := brokertest.Start(t)
-	_, js := brokertest.Connect(t, srv.ClientURL())
-	var want []string
-	for i := range 5 {
-		e := event(t, "orders.placed", fmt.Sprintf("o%d", i), i)
-		publish(t, js, e)
-		want = append(want, e.ID)
-	}
+	js, want := fiveOrdersPlaced(t)
 	rec := &batchRecorder{tries: map[string]int{}, fail: func(string, int) error { return nil }}
 	stop, err := broker.ConsumeBatch(context.Background(), js, broker.ConsumerConfig{Stream: broker.StreamOrders, Durable: "test"},
 		func(context.Context, []broker.Event) error { panic("boom") }, rec.handle, brokertest.Logger(t))
@@ -174,4 +168,61 @@ func TestConsumeBatchRecoversFromPanic(t *testing.T) {
 	if diff := cmp.Diff(want, applied); diff != "" {
 		t.Errorf("applied (-want +got):\n%s", diff)
 	}
+}
+
+// TestConsumeBatchKeepsSlowBatchesInProgress: a batch that fails after most
+// of the ack wait, then applied one by one for longer than the ack wait in
+// all, is not redelivered meanwhile: each event is applied once.
+func TestConsumeBatchKeepsSlowBatchesInProgress(t *testing.T) {
+	const ackWait = time.Second
+	js, want := fiveOrdersPlaced(t)
+	rec := &batchRecorder{tries: map[string]int{}, fail: func(string, int) error { return nil }}
+	var handed sync.Map // event id → times handed to the batch handler
+	slowBatch := func(ctx context.Context, es []broker.Event) error {
+		for _, e := range es {
+			n, _ := handed.LoadOrStore(e.ID, new(int))
+			*n.(*int)++
+		}
+		time.Sleep(9 * ackWait / 10)
+		return errors.New("database busy")
+	}
+	slowOne := func(ctx context.Context, e broker.Event) error {
+		time.Sleep(ackWait / 2)
+		return rec.handle(ctx, e)
+	}
+	stop, err := broker.ConsumeBatch(context.Background(), js,
+		broker.ConsumerConfig{Stream: broker.StreamOrders, Durable: "test", AckWait: ackWait}, slowBatch, slowOne, brokertest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	eventually(t, 30*time.Second, "messages not all settled", settled(t, js, "test", 5))
+	time.Sleep(ackWait) // a redelivered copy would be applied again by now
+	applied, _ := rec.got()
+	if diff := cmp.Diff(want, applied); diff != "" {
+		t.Errorf("applied (-want +got):\n%s", diff)
+	}
+	handed.Range(func(id, n any) bool {
+		if *n.(*int) != 1 {
+			t.Errorf("event %s handed to the batch handler %d times, want once (redelivered meanwhile)", id, *n.(*int))
+		}
+		return true
+	})
+	if info := consumerInfo(t, js, broker.StreamOrders, "test"); info.NumRedelivered != 0 {
+		t.Errorf("%d messages redelivered, want none", info.NumRedelivered)
+	}
+}
+
+// fiveOrdersPlaced starts a broker, publishes five orders.placed events and
+// returns their ids in order.
+func fiveOrdersPlaced(t *testing.T) (jetstream.JetStream, []string) {
+	srv := brokertest.Start(t)
+	_, js := brokertest.Connect(t, srv.ClientURL())
+	var ids []string
+	for i := range 5 {
+		e := event(t, "orders.placed", fmt.Sprintf("o%d", i), i)
+		publish(t, js, e)
+		ids = append(ids, e.ID)
+	}
+	return js, ids
 }

@@ -279,8 +279,12 @@ func (r *Relay) publishBatch(ctx context.Context, rows []row) (int, error) {
 		futures = append(futures, f)
 	}
 
-	// Wait for every acknowledgement, even after a failure, so that no
-	// publish of this batch is still in flight when the retry begins.
+	// Wait for every acknowledgement, even after a failure, so that no publish
+	// of this batch is still in flight when the retry begins; except when one
+	// gives no answer in time (or ctx ends): then the rest are abandoned, and a
+	// late one does no harm, since a retry's copy is dropped as a duplicate
+	// (Nats-Msg-Id) and the expected-last-id chain refuses anything that would
+	// overtake a publish that was not stored.
 	deadline := time.NewTimer(publishTimeout)
 	defer deadline.Stop()
 	acked := 0

@@ -216,11 +216,11 @@ func (tx *Tx) ExecContext(ctx context.Context, q string, args ...any) (sql.Resul
 	return tx.tx.ExecContext(ctx, tx.db.rebind(q), args...)
 }
 
-// QueryContext runs a query in the transaction.
+// QueryContext runs a query in the transaction. It is never served from the
+// statement cache: in a transaction every use of a cached statement is the
+// same driver statement on the same connection, so running the query again
+// while its first rows are still open would fail (SQLite's "API misuse").
 func (tx *Tx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	if st := tx.db.stmts.get(tx.db, q); st != nil {
-		return tx.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
-	}
 	return tx.tx.QueryContext(ctx, tx.db.rebind(q), args...)
 }
 

@@ -3,6 +3,7 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -45,7 +46,7 @@ func (c *stmtCache) get(db *DB, q string) *sql.Stmt {
 	c.mu.RLock()
 	st := c.stmts[q]
 	c.mu.RUnlock()
-	if st != nil || strings.Contains(q, ";") {
+	if st != nil || !cacheable(q) {
 		return st
 	}
 	c.mu.Lock()
@@ -72,7 +73,11 @@ func (c *stmtCache) prepare(db *DB, q string) {
 			st.Close()
 		}
 		// A query that does not compile stays pending, so it is not tried
-		// again: it runs unprepared and reports its own error.
+		// again: it runs unprepared and reports its own error. One that only
+		// waited too long for a connection may be tried again later.
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			delete(c.pending, q)
+		}
 		return
 	}
 	delete(c.pending, q)
@@ -96,4 +101,24 @@ func (c *stmtCache) close() {
 		st.Close()
 	}
 	c.stmts, c.closed = nil, true
+}
+
+// maxCachedPlaceholders: a query with more placeholders than this is a batch
+// shape (an IN list sized to its input) whose texts would each take a slot
+// of the cache for a single use.
+const maxCachedPlaceholders = 8
+
+// cacheable reports whether q is worth a prepared statement: one statement,
+// not a savepoint command (their names vary per use), not a batch shape.
+func cacheable(q string) bool {
+	if strings.Contains(q, ";") || strings.Count(q, "?") > maxCachedPlaceholders {
+		return false
+	}
+	head := strings.ToUpper(strings.TrimSpace(q))
+	for _, verb := range []string{"SAVEPOINT", "RELEASE", "ROLLBACK"} {
+		if strings.HasPrefix(head, verb) {
+			return false
+		}
+	}
+	return true
 }

@@ -73,10 +73,68 @@ func TestStatementCache(t *testing.T) {
 			t.Fatal("a query naming a missing column ran")
 		}
 	}
-	waitPrepared(t, db, 3) // insert, get, count: not the broken query
 	time.Sleep(10 * time.Millisecond)
-	if n := db.stmts.len(); n != 3 {
-		t.Fatalf("%d statements cached, want 3", n)
+	if n := db.stmts.len(); n != 2 { // insert and get: not the broken query, nor the count queried in a transaction
+		t.Fatalf("%d statements cached, want 2", n)
+	}
+}
+
+// TestStatementCacheNestedQueryInTx: in a transaction, a query may run again
+// while its first rows are still open, even once its statement is cached.
+func TestStatementCacheNestedQueryInTx(t *testing.T) {
+	ctx := context.Background()
+	db := openTestSQLite(t)
+	q := `SELECT id FROM items WHERE id >= ? ORDER BY id`
+	for i := range 3 {
+		if _, err := db.ExecContext(ctx, `INSERT INTO items (id, name) VALUES (?, ?)`, i, "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := db.QueryContext(ctx, q, 0) // cache q
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows.Close()
+	waitPrepared(t, db, 2)
+	err = db.InTx(ctx, func(tx *Tx) error {
+		outer, err := tx.QueryContext(ctx, q, 0)
+		if err != nil {
+			return err
+		}
+		defer outer.Close()
+		for outer.Next() {
+			inner, err := tx.QueryContext(ctx, q, 2)
+			if err != nil {
+				return fmt.Errorf("nested query: %w", err)
+			}
+			inner.Close()
+		}
+		return outer.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCacheable: one-off texts do not take slots of the cache.
+func TestCacheable(t *testing.T) {
+	tests := []struct {
+		q    string
+		want bool
+	}{
+		{`SELECT name FROM items WHERE id = ?`, true},
+		{`INSERT INTO items (id, name) VALUES (?, ?)`, true},
+		{`SELECT 1; SELECT 2`, false},
+		{`SAVEPOINT outbox_batch_3`, false},
+		{` release outbox_batch_3`, false},
+		{`ROLLBACK TO outbox_batch_3`, false},
+		{`UPDATE outbox SET sent_at = ? WHERE seq IN (?,?,?,?,?,?,?,?,?)`, false},
+		{`SELECT * FROM products WHERE id IN (?,?,?)`, true},
+	}
+	for _, tc := range tests {
+		if got := cacheable(tc.q); got != tc.want {
+			t.Errorf("cacheable(%q) = %v, want %v", tc.q, got, tc.want)
+		}
 	}
 }
 

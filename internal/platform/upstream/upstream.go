@@ -227,7 +227,7 @@ func (c *Client) attempt(ctx context.Context, method string, u *url.URL, header 
 	// parse the URL again on every attempt.
 	req := (&http.Request{Method: method, URL: u, Host: u.Host, Header: make(http.Header, len(header)+6),
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}).WithContext(ctx)
-	if body != nil {
+	if len(body) > 0 {
 		req.Body = io.NopCloser(bytes.NewReader(body))
 		req.ContentLength = int64(len(body))
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
