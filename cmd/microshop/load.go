@@ -79,7 +79,7 @@ requests made to follow orders are counted under "checkout follow requests".`,
 	fs.StringVar(&o.mix, "mix", "browse=40,view=30,read=20,order=10", "operations and their weights")
 	fs.IntVar(&o.customers, "customers", 20, "customers registered for the test")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "timeout of one request")
-	fs.BoolVar(&o.wait, "wait", true, "after each order, poll it until the saga has decided and report placed→confirmed latency")
+	fs.BoolVar(&o.wait, "wait", true, "after each order, follow it (--follow) until the saga has decided and report placed→confirmed latency")
 	fs.StringVar(&o.follow, "follow", followEvents, "how --wait follows an order: events (its Server-Sent Events stream) or poll (the enriched read, 2 ms doubling to 50 ms)")
 	fs.BoolVar(&o.jsonOut, "json", false, "write the report as JSON to stdout")
 	fs.Float64Var(&o.maxErrorRate, "max-error-rate", 0.01, "fail when more than this fraction of requests fail")

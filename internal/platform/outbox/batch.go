@@ -16,8 +16,13 @@ type batchKey struct{}
 type batch struct {
 	db *sqldb.DB
 	tx *sqldb.Tx
-	n  int // savepoints taken, for their names
 }
+
+// savepoint names each event's savepoint. One name serves them all: each is
+// released or rolled back to before the next is taken (and a nested one would
+// be the most recent of that name, which is the one ROLLBACK TO and RELEASE
+// address).
+const savepoint = "outbox_event"
 
 // Batch runs fn in one transaction on db, with a context that makes InTx on
 // db join that transaction (each call in a savepoint of its own) instead of
@@ -43,23 +48,21 @@ func InTx(ctx context.Context, db *sqldb.DB, fn func(tx *sqldb.Tx) error) error 
 	if !ok || b.db != db {
 		return db.InTx(ctx, fn)
 	}
-	b.n++
-	sp := fmt.Sprintf("outbox_batch_%d", b.n)
-	if _, err := b.tx.ExecContext(ctx, "SAVEPOINT "+sp); err != nil {
+	if _, err := b.tx.ExecContext(ctx, "SAVEPOINT "+savepoint); err != nil {
 		return fmt.Errorf("outbox: savepoint: %w", err)
 	}
 	if err := fn(b.tx); err != nil {
 		// On PostgreSQL a failed statement spoils the transaction until it
 		// is rolled back to the savepoint.
-		if _, rerr := b.tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+sp); rerr != nil {
+		if _, rerr := b.tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+savepoint); rerr != nil {
 			return errors.Join(err, fmt.Errorf("outbox: roll back to savepoint: %w", rerr))
 		}
-		if _, rerr := b.tx.ExecContext(ctx, "RELEASE SAVEPOINT "+sp); rerr != nil {
+		if _, rerr := b.tx.ExecContext(ctx, "RELEASE SAVEPOINT "+savepoint); rerr != nil {
 			return errors.Join(err, fmt.Errorf("outbox: release savepoint: %w", rerr))
 		}
 		return err
 	}
-	if _, err := b.tx.ExecContext(ctx, "RELEASE SAVEPOINT "+sp); err != nil {
+	if _, err := b.tx.ExecContext(ctx, "RELEASE SAVEPOINT "+savepoint); err != nil {
 		return fmt.Errorf("outbox: release savepoint: %w", err)
 	}
 	return nil
